@@ -46,3 +46,7 @@ class LogMisbehaviour(CtwatchError):
         super().__init__(message)
         self.kind = kind
         self.evidence = evidence or {}
+
+
+class SinkError(CtwatchError):
+    """An alert could not be delivered to a sink (it stays in the outbox and is retried)."""

@@ -117,6 +117,17 @@ def range_root(node: NodeFn, start: int, end: int) -> bytes:
     return node_hash(range_root(node, start, start + k), range_root(node, start + k, end))
 
 
+def compact_range(node: NodeFn, size: int) -> CompactRange:
+    """The collapsed tree of [0, size) from perfect-subtree hashes (a tiled log's right edge)."""
+    nodes: list[bytes] = []
+    start = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            nodes.append(node(level, start >> level))
+            start += 1 << level
+    return CompactRange(size, nodes)
+
+
 def inclusion_proof(node: NodeFn, index: int, size: int) -> list[bytes]:
     """PATH(index, D[0:size]), bottom-up."""
     if not 0 <= index < size:

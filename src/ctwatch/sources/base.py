@@ -59,8 +59,12 @@ class LogSource(ABC):
         """Proof that the tree of ``old_size`` is a prefix of ``new`` (not yet verified)."""
 
     @abstractmethod
-    async def get_inclusion_proof(self, leaf_hash: bytes, index: int, sth: STH) -> list[bytes]:
-        """Audit path of leaf ``index`` (hash ``leaf_hash``) in ``sth`` (not yet verified)."""
+    async def get_inclusion_proof(self, leaf_hash: bytes, index: int, sth: STH) -> tuple[int, list[bytes]]:
+        """(index, audit path) of the leaf ``leaf_hash`` in ``sth`` (not yet verified).
+
+        The index is the one the proof is for: RFC 6962 finds leaves by hash, so a leaf logged
+        twice may be proven at its other index.
+        """
 
     @abstractmethod
     async def right_edge(self, sth: STH) -> CompactRange:

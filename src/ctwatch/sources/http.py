@@ -64,7 +64,8 @@ class _TokenBucket:
                 self.tokens -= 1.0
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None."""
     if not value:
         return None
     value = value.strip()
@@ -113,7 +114,7 @@ class HttpClient:
                         if resp.status not in RETRY_STATUSES:
                             body = (await resp.content.read(300)).decode("utf-8", "replace")
                             raise FetchError(f"GET {url}: HTTP {resp.status} {body!r}", status=resp.status)
-                        wait = _retry_after(resp.headers.get("Retry-After"))
+                        wait = retry_after(resp.headers.get("Retry-After"))
             except FetchError:
                 raise
             except (TimeoutError, aiohttp.ClientError, ValueError) as e:

@@ -1,0 +1,96 @@
+"""The TOML config file (``--config``): log politeness, and the sections later stages read.
+
+Parsing is strict: an unknown key or a wrong type is a ConfigError naming the file and the key,
+so a typo never silently disables a setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .sources.http import HttpLimits
+
+LIMIT_KEYS = {
+    "concurrency": int,
+    "requests_per_second": (int, float),
+    "timeout": (int, float),
+    "max_retries": int,
+    "max_body": int,
+}
+TOP_KEYS = {"logs", "watch", "brand", "alerts", "lookalike", "index", "monitor"}
+
+
+@dataclass(slots=True)
+class Config:
+    """A parsed config; sections not modelled here are kept raw for their stage to validate."""
+
+    path: Path | None = None
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    log_limits: dict[str, HttpLimits] = field(default_factory=dict)  # by log URL
+    poll_interval: float = 30.0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def limits_for(self, url: str) -> HttpLimits:
+        return self.log_limits.get(url, self.limits)
+
+
+def _limits(table: dict[str, Any], base: HttpLimits, where: str) -> HttpLimits:
+    kwargs: dict[str, Any] = {}
+    for k, v in table.items():
+        if k not in LIMIT_KEYS:
+            continue
+        if isinstance(v, bool) or not isinstance(v, LIMIT_KEYS[k]) or v <= 0:
+            raise ConfigError(f"{where}.{k}: expected a positive number, got {v!r}")
+        kwargs[k] = v
+    return HttpLimits(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **kwargs})
+
+
+def parse_config(text: str, source: str = "config") -> Config:
+    """Parse config text; errors name the source and, for syntax errors, the line."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
+    cfg = Config(raw=raw)
+    logs = raw.get("logs", {})
+    if not isinstance(logs, dict):
+        raise ConfigError(f"{source}: [logs] must be a table")
+    allowed = set(LIMIT_KEYS) | {"poll_interval", "log"}
+    bad = set(logs) - allowed
+    if bad:
+        raise ConfigError(f"{source}: unknown key(s) in [logs]: {', '.join(sorted(bad))}")
+    cfg.limits = _limits(logs, HttpLimits(), f"{source}: logs")
+    if "poll_interval" in logs:
+        pi = logs["poll_interval"]
+        if isinstance(pi, bool) or not isinstance(pi, (int, float)) or pi <= 0:
+            raise ConfigError(f"{source}: logs.poll_interval must be a positive number of seconds")
+        cfg.poll_interval = float(pi)
+    for i, item in enumerate(logs.get("log", [])):
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+            raise ConfigError(f"{source}: [[logs.log]] #{i + 1} needs a url")
+        bad = set(item) - set(LIMIT_KEYS) - {"url"}
+        if bad:
+            raise ConfigError(f"{source}: unknown key(s) in [[logs.log]] #{i + 1}: {', '.join(sorted(bad))}")
+        url = item["url"] if item["url"].endswith("/") else item["url"] + "/"
+        cfg.log_limits[url] = _limits(item, cfg.limits, f"{source}: logs.log[{i + 1}]")
+    return cfg
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and parse ``path``; no path means defaults."""
+    if path is None:
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config {path}: {e}") from None
+    cfg = parse_config(text, str(path))
+    cfg.path = path
+    return cfg

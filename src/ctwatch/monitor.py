@@ -1,0 +1,302 @@
+"""Follow logs: verify every tree head, rebuild every tree, report only what is proven.
+
+One :class:`LogFollower` per log. A round takes the log's latest tree head, checks its signature
+and its consistency with the last trusted one, hashes every new entry into the collapsed tree and
+compares the root. Matching entries wait in ``pending`` until proven — by the rebuilt root or, if
+that is far off, by an inclusion proof — and only then enter the outbox. Any failure is a
+``log_misbehaviour`` event with evidence, and the log's verified position does not move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cttypes import STH, parse_merkle_tree_leaf
+from .entries import cert_info
+from .errors import DecodeError, FetchError, LogMisbehaviour, VerificationError
+from .events import cert_event, malformed_event, misbehaviour_event
+from .loglist import LogInfo
+from .match.watchlist import Watchlist
+from .merkle import CompactRange, root_from_inclusion, verify_consistency
+from .scan import scan_batch
+from .sources.base import EntryBatch, LogSource
+from .state import LogState, StateDB
+
+log = logging.getLogger(__name__)
+
+OK, MISBEHAVED, UNREACHABLE = "ok", "misbehaved", "unreachable"
+
+
+@dataclass(slots=True)
+class MonitorOptions:
+    """How the followers behave (CLI flags and config)."""
+
+    once: bool = True
+    start_at_end: bool = False
+    poll_interval: float = 30.0
+    proof_delay: float = 2.0  # prove a pending entry by inclusion proof after this long
+    save_interval: float = 1.0  # seconds between position checkpoints during a catch-up
+    window: int = 4  # get-entries requests in flight per log
+
+
+@dataclass(slots=True)
+class Progress:
+    """What a follower reports to the progress display."""
+
+    position: int = 0
+    target: int = 0
+    status: str = "starting"
+
+
+@dataclass
+class LogFollower:
+    """Follows one log; see the module docstring."""
+
+    info: LogInfo
+    source: LogSource
+    state: StateDB
+    watchlist: Watchlist | None
+    options: MonitorOptions
+    on_events: Callable[[], None] = lambda: None
+    progress: Progress = field(default_factory=Progress)
+
+    def __post_init__(self) -> None:
+        self.log_id = self.info.log_id_b64
+        self._st: LogState | None = None
+        self._unflushed: list[tuple[int, bytes, dict[str, Any]]] = []
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def _load(self) -> LogState | None:
+        if self._st is None:
+            self._st = self.state.load_log(self.log_id, self.info.url)
+        return self._st
+
+    def _checkpoint(self, st: LogState) -> None:
+        with self.state.transaction():
+            for idx, lh, ev in self._unflushed:
+                self.state.add_pending(self.log_id, idx, lh, ev)
+            self.state.save_log(st)
+        self._unflushed.clear()
+
+    def _emit(self, event: dict[str, Any], sighting: tuple[str, int, str] | None = None) -> None:
+        self.state.add_event(event, sighting)
+
+    def _misbehaved(self, err: LogMisbehaviour) -> None:
+        ev = misbehaviour_event(self.info, err.kind, str(err), err.evidence)
+        with self.state.transaction():
+            self._emit(ev)
+        self.state.record_error(self.log_id, self.info.url, f"{err.kind}: {err}")
+        self.on_events()
+
+    # --- one round -------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> str:
+        """Rounds until ``stop`` (or one round with ``once``); returns OK, MISBEHAVED or UNREACHABLE."""
+        while True:
+            result = await self._round_or_report(stop)
+            if self.options.once or stop.is_set():
+                return result
+            try:
+                await asyncio.wait_for(stop.wait(), self.options.poll_interval)
+            except TimeoutError:
+                pass
+
+    async def _round_or_report(self, stop: asyncio.Event) -> str:
+        try:
+            await self.round(stop)
+            return OK
+        except (LogMisbehaviour, FetchError, DecodeError) as e:
+            # The database is the truth: forget in-memory progress past the last checkpoint.
+            self._st = None
+            self._unflushed.clear()
+            if isinstance(e, LogMisbehaviour):
+                log.error("%s: log misbehaviour (%s): %s", self.info.url, e.kind, e)
+                self._misbehaved(e)
+                self.progress.status = f"misbehaved: {e.kind}"
+                return MISBEHAVED
+            log.error("%s: unreachable: %s", self.info.url, e)
+            self.state.record_error(self.log_id, self.info.url, str(e))
+            self.progress.status = "unreachable"
+            return UNREACHABLE
+
+    async def _trusted_sth(self) -> tuple[STH, LogState]:
+        sth, _raw = await self.source.get_sth()
+        self.state.record_sth(self.log_id, sth)
+        st = self._load()
+        prev = st.sth if st else None
+        if prev is not None:
+            ev = {"previous_sth": prev.to_json(), "sth": sth.to_json()}
+            if sth.tree_size < prev.tree_size:
+                raise LogMisbehaviour("shrinking_tree", f"tree shrank from {prev.tree_size} to {sth.tree_size}", ev)
+            if sth.timestamp < prev.timestamp:
+                raise LogMisbehaviour("timestamp_regression",
+                                      f"STH timestamp went back from {prev.timestamp} to {sth.timestamp}", ev)
+            if sth.tree_size == prev.tree_size:
+                if sth.root_hash != prev.root_hash:
+                    raise LogMisbehaviour("inconsistent_tree", f"two roots for tree size {sth.tree_size}", ev)
+            elif prev.tree_size > 0:
+                proof = await self.source.get_consistency_proof(prev.tree_size, sth)
+                try:
+                    verify_consistency(prev.tree_size, sth.tree_size, prev.root_hash, sth.root_hash, proof)
+                except VerificationError as e:
+                    ev["proof"] = [base64.b64encode(p).decode() for p in proof]
+                    raise LogMisbehaviour("inconsistent_tree", f"consistency proof: {e}", ev) from None
+        if st is None:
+            st = await self._initial_state(sth)
+        st.sth = sth
+        return sth, st
+
+    async def _initial_state(self, sth: STH) -> LogState:
+        tree = CompactRange()
+        if self.options.start_at_end and sth.tree_size:
+            tree = await self.source.right_edge(sth)
+            if tree.size != sth.tree_size or tree.root() != sth.root_hash:
+                raise LogMisbehaviour("root_mismatch", "the right edge of the tree does not match the STH root",
+                                      {"sth": sth.to_json(), "computed_root": base64.b64encode(tree.root()).decode()})
+        self._st = LogState(self.log_id, self.info.url, tree, tree.copy(), None)
+        return self._st
+
+    async def round(self, stop: asyncio.Event) -> None:
+        """Verify the latest tree head, catch up to it and prove what matched."""
+        self.progress.status = "get-sth"
+        sth, st = await self._trusted_sth()
+        with self.state.transaction():
+            self.state.save_log(st)  # the trusted STH is the base of the next consistency check
+        self.progress.position, self.progress.target = st.tree.size, sth.tree_size
+        self.progress.status = "catching up" if st.tree.size < sth.tree_size else "up to date"
+        last_save = time.monotonic()
+        async for batch in self._batches(st.tree.size, sth.tree_size):
+            await self._process(batch, st)
+            self.progress.position = st.tree.size
+            if time.monotonic() - last_save >= self.options.save_interval:
+                self._checkpoint(st)
+                await self._prove_old_pending(sth)
+                last_save = time.monotonic()
+            if stop.is_set():
+                self._checkpoint(st)
+                return
+        self._checkpoint(st)
+        self._verify_root(st, sth)
+        self.progress.status = "verified"
+
+    def _verify_root(self, st: LogState, sth: STH) -> None:
+        root = st.tree.root()
+        if root != sth.root_hash:
+            verified = st.verified.size
+            st.tree = st.verified.copy()
+            with self.state.transaction():
+                self.state.db.execute("DELETE FROM pending WHERE log_id=? AND idx>=?", (self.log_id, verified))
+                self.state.save_log(st)
+            raise LogMisbehaviour(
+                "root_mismatch",
+                f"entries [0, {sth.tree_size}) hash to a root the signed tree head does not have",
+                {"sth": sth.to_json(), "computed_root": base64.b64encode(root).decode(),
+                 "verified_size": verified},
+            )
+        st.verified = st.tree.copy()
+        with self.state.transaction():
+            self._promote(self.state.pending(self.log_id, below=st.tree.size))
+            self.state.save_log(st)
+        self.on_events()
+
+    def _promote(self, rows: list[tuple[int, bytes, dict[str, Any], float]]) -> None:
+        """Move proven pending entries into the outbox (inside a transaction)."""
+        for idx, _lh, ev, _t in rows:
+            sighting = (self.log_id, idx, str(ev.get("entry_type", ""))) if ev["event"] != "malformed_cert" else None
+            self._emit(ev, sighting)
+        self.state.drop_pending(self.log_id, [r[0] for r in rows])
+
+    async def _prove_old_pending(self, sth: STH) -> None:
+        """Inclusion proofs for entries that have waited ``proof_delay``: alerts need not wait."""
+        cutoff = time.time() - self.options.proof_delay
+        due = [r for r in self.state.pending(self.log_id) if r[3] <= cutoff][:64]
+        if not due:
+            return
+        proven = []
+        for row in due:
+            idx, lh = row[0], row[1]
+            at, path = await self.source.get_inclusion_proof(lh, idx, sth)
+            try:
+                if root_from_inclusion(lh, at, sth.tree_size, path) != sth.root_hash:
+                    raise VerificationError("inclusion proof does not lead to the STH root")
+            except VerificationError as e:
+                raise LogMisbehaviour("bad_inclusion_proof", f"entry {idx}: {e}", {
+                    "index": idx, "proof_index": at, "leaf_hash": base64.b64encode(lh).decode(),
+                    "audit_path": [base64.b64encode(p).decode() for p in path], "sth": sth.to_json(),
+                }) from None
+            proven.append(row)
+        with self.state.transaction():
+            self._promote(proven)
+        self.on_events()
+
+    # --- entries ---------------------------------------------------------------------------------
+
+    async def _batches(self, start: int, end: int) -> AsyncIterator[EntryBatch]:
+        """Entries [start, end) in order, with up to ``window`` chunk fetches in flight."""
+        size = max(1, self.source.batch_hint())
+        tree_size = end
+
+        async def chunk(s: int, e: int) -> EntryBatch:
+            leaves: list[bytes] = []
+            extras: list[bytes] = []
+            pos = s
+            while pos < e:
+                b = await self.source.get_entries(pos, e, tree_size)
+                if b.start != pos or not len(b) or b.end > e:
+                    raise FetchError(f"{self.info.url}: asked for entries from {pos}, got [{b.start}, {b.end})")
+                leaves.extend(b.leaf_inputs)
+                extras.extend(b.extras)
+                pos = b.end
+            return EntryBatch(s, leaves, extras)
+
+        bounds = [(s, min(s + size, end)) for s in range(start, end, size)]
+        # align the first chunk to the batch size so tiled logs fetch whole tiles
+        if bounds and start % size:
+            bounds[0] = (start, min(end, start - start % size + size))
+            rest = bounds[0][1]
+            bounds[1:] = [(s, min(s + size, end)) for s in range(rest, end, size)]
+        tasks: list[asyncio.Task[EntryBatch]] = []
+        try:
+            it = iter(bounds)
+            for s, e in it:
+                tasks.append(asyncio.create_task(chunk(s, e)))
+                if len(tasks) >= self.options.window:
+                    break
+            while tasks:
+                batch = await tasks.pop(0)
+                nxt = next(it, None)
+                if nxt is not None:
+                    tasks.append(asyncio.create_task(chunk(*nxt)))
+                yield batch
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _process(self, batch: EntryBatch, st: LogState) -> None:
+        res = scan_batch(batch.leaf_inputs, self.watchlist)
+        for off, error in res.malformed:
+            idx = batch.start + off
+            self._unflushed.append((idx, res.hashes[off], malformed_event(self.info, idx, error, batch.leaf_inputs[off])))
+        for off, item in res.hits:
+            idx = batch.start + off
+            ev = await self._describe(batch, off, item)
+            self._unflushed.append((idx, res.hashes[off], ev))
+        st.tree.extend(res.hashes)
+
+    async def _describe(self, batch: EntryBatch, off: int, watch_item: str) -> dict[str, Any]:
+        idx = batch.start + off
+        leaf = batch.leaf_inputs[off]
+        try:
+            entry_type = parse_merkle_tree_leaf(leaf).entry_type
+            precert, chain = await self.source.get_chain(entry_type, batch.extras[off])
+            info = cert_info(leaf, precert, chain)
+        except DecodeError as e:
+            return malformed_event(self.info, idx, f"matched {watch_item} but: {e}", leaf)
+        return cert_event("discovered_cert", self.info, idx, info.to_json(), watch_item=watch_item)
