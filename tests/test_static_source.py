@@ -102,7 +102,7 @@ class Log:
 
 @asynccontextmanager
 async def serve(files: dict, *, info: LogInfo | None = None, limits: HttpLimits | None = None,
-                **kw: object) -> AsyncIterator[tuple[Log, StaticSource]]:
+                issuer_cache_dir: Path | None = None) -> AsyncIterator[tuple[Log, StaticSource]]:
     """Start ``files`` on 127.0.0.1 and yield it with a StaticSource reading it."""
     log = Log(files)
     app = web.Application()
@@ -122,7 +122,7 @@ async def serve(files: dict, *, info: LogInfo | None = None, limits: HttpLimits 
     try:
         async with new_session() as session:
             http = HttpClient(session, limits or HttpLimits(requests_per_second=0, max_retries=0))
-            yield log, StaticSource(info, http, **kw)  # type: ignore[arg-type]
+            yield log, StaticSource(info, http, issuer_cache_dir)
     finally:
         await runner.cleanup()
 
@@ -434,4 +434,75 @@ def test_real_checkpoints_verify_with_their_log_keys(name: str, size: int) -> No
             with pytest.raises(LogMisbehaviour) as e:
                 await src.get_sth()
             assert e.value.kind == "bad_checkpoint"
+    run(go())
+
+
+@pytest.fixture(scope="module")
+def testlog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ctwatch.testlog import Plant, generate_corpus
+
+    directory = tmp_path_factory.mktemp("testlog")
+    generate_corpus(directory, 600, seed=7, plants=[Plant.parse("static.example.com")])
+    return directory
+
+
+def test_reads_the_test_log_end_to_end(testlog_dir: Path) -> None:
+    from ctwatch.testlog import AsyncTestLogServer
+
+    async def go() -> None:
+        async with AsyncTestLogServer(testlog_dir) as server, new_session() as session:
+            assert server.loglist_path is not None
+            (info,) = [i for i in parse_log_list(server.loglist_path.read_bytes()) if i.protocol == STATIC]
+            src = open_source(info, HttpClient(session, HttpLimits(requests_per_second=0)))
+            tree = CompactRange()
+            hashes: list[bytes] = []
+            old = None
+            for grow in (0, 300, 256):  # partial tiles, then their growth into full ones
+                if grow:
+                    await server.grow(grow)
+                sth, _ = await src.get_sth()
+                assert sth.tree_size == server.tree_size
+                if old is not None:
+                    proof = await src.get_consistency_proof(old.tree_size, sth)
+                    verify_consistency(old.tree_size, sth.tree_size, old.root_hash, sth.root_hash, proof)
+                leaves, extras = await read_all(src, tree.size, sth.tree_size)
+                hashes += [leaf_hash(x) for x in leaves]
+                tree.extend(hashes[tree.size:])
+                assert tree.root() == sth.root_hash
+                assert (await src.right_edge(sth)).root() == sth.root_hash
+                for i in (0, sth.tree_size // 2, sth.tree_size - 1):
+                    at, path = await src.get_inclusion_proof(hashes[i], i, sth)
+                    verify_inclusion(hashes[i], at, sth.tree_size, path, sth.root_hash)
+                for leaf, extra in zip(leaves, extras, strict=True):
+                    entry_type = parse_merkle_tree_leaf(leaf).entry_type
+                    precert, chain = await src.get_chain(entry_type, extra)
+                    assert chain and (precert is None) == (entry_type == 0)
+                old = sth
+    run(go())
+
+
+@pytest.mark.parametrize(("mode", "kind"), [
+    ("static:bad_checkpoint_signature", "bad_checkpoint"),
+    ("static:wrong_leaf_index", "bad_leaf_index"),
+    ("static:issuer_mismatch", "issuer_mismatch"),
+])
+def test_test_log_misbehaviour_is_detected(testlog_dir: Path, mode: str, kind: str) -> None:
+    from ctwatch.testlog import AsyncTestLogServer
+
+    async def go() -> None:
+        async with AsyncTestLogServer(testlog_dir) as server, new_session() as session:
+            assert server.loglist_path is not None
+            (info,) = [i for i in parse_log_list(server.loglist_path.read_bytes()) if i.protocol == STATIC]
+            src = open_source(info, HttpClient(session, HttpLimits(requests_per_second=0)))
+            await src.get_sth()
+            server.set_modes(mode)
+            await server.grow(20)
+            with pytest.raises(LogMisbehaviour) as e:
+                sth, _ = await src.get_sth()
+                leaves, extras = await read_all(src, 0, sth.tree_size)
+                for leaf, extra in zip(leaves, extras, strict=True):
+                    await src.get_chain(parse_merkle_tree_leaf(leaf).entry_type, extra)
+            assert e.value.kind == kind
+            if kind == "bad_leaf_index":
+                assert e.value.evidence["index"] == server.affected_index(mode)
     run(go())

@@ -137,6 +137,13 @@ def to_unicode(name: str) -> str:
     return ".".join(labels)
 
 
+def ip_identity(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """How an IP address is written as an identity (and so in a watchlist): IPv4-mapped as IPv4."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
 def _cert_names(data: bytes, pos: int, end: int) -> list[str]:
     tag, start, stop = read_tlv(data, pos, end)
     if tag != 0x30 or stop != end:
@@ -181,9 +188,13 @@ def _tbs_names(data: bytes, pos: int, end: int) -> list[str]:
 
 def _subject_names(data: bytes, pos: int, end: int, names: dict[str, None]) -> None:
     while pos < end:
-        tag, atv_pos, rdn_end = read_tlv(data, pos, end)
-        if tag != 0x31:
-            raise DecodeError("RDN is not a SET")
+        n = data[pos + 1]
+        if data[pos] == 0x31 and n < 0x80 and pos + 2 + n <= end:
+            atv_pos, rdn_end = pos + 2, pos + 2 + n
+        else:
+            tag, atv_pos, rdn_end = read_tlv(data, pos, end)
+            if tag != 0x31:
+                raise DecodeError("RDN is not a SET")
         pos = rdn_end
         while atv_pos < rdn_end:
             n = data[atv_pos + 1]
@@ -232,9 +243,14 @@ def _san_names(data: bytes, pos: int, end: int, names: dict[str, None]) -> None:
         else:
             tag, start, pos = read_tlv(data, pos, end)
         if tag == 0x82:  # dNSName
-            _add_dns_name(data[start:pos], names)
+            raw = data[start:pos]
+            plain = _plain(raw)
+            if plain is not None:
+                names[plain] = None
+            else:
+                _add_dns_name(raw, names)
         elif tag == 0x87 and pos - start in (4, 16):  # iPAddress; certspotter skips other sizes
-            names[_ip_text(ipaddress.ip_address(data[start:pos]))] = None
+            names[ip_identity(ipaddress.ip_address(data[start:pos]))] = None
 
 
 def _plain(raw: bytes) -> str | None:
@@ -277,10 +293,7 @@ def _add_cn(tag: int, raw: bytes, names: dict[str, None]) -> None:
 
 
 def _add_dns_name(raw: bytes, names: dict[str, None]) -> None:
-    plain = _plain(raw)
-    if plain is not None:
-        names[plain] = None
-        return
+    """The full certspotter treatment of a dNSName that _plain() could not take."""
     if raw.startswith((b"http://", b"https://")):
         raw = raw.partition(b"//")[2]
     nul = raw.find(b"\0")
@@ -311,15 +324,9 @@ def _parse_ip(text: str) -> str | None:
     if not (text[-1:].isdigit() or ":" in text) or "%" in text:
         return None
     try:
-        return _ip_text(ipaddress.ip_address(text))
+        return ip_identity(ipaddress.ip_address(text))
     except ValueError:
         return None
-
-
-def _ip_text(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
 
 
 def _sanitize(value: str) -> str:

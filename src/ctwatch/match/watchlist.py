@@ -12,7 +12,7 @@ A certificate identity (see :mod:`ctwatch.identities`) is compared label by labe
 A certificate label ``*`` or ``?`` (redacted), or one that could not be parsed, matches any one
 label; a label with a ``*`` inside (``ac-*``) matches the labels it globs. The watch items live in a
 trie keyed by labels, so a match costs a dictionary lookup per label of the identity, however long
-the watchlist.
+the watchlist; only wildcard labels widen the walk, and never beyond the nodes of the trie.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 import idna
 
 from ..errors import ConfigError
-from ..identities import UNPARSABLE_LABEL
+from ..identities import UNPARSABLE_LABEL, ip_identity
 
 _ANY_LABEL = frozenset(("*", "?", UNPARSABLE_LABEL))
 _LABEL = re.compile(r"[a-z0-9_-]{1,63}")  # what an ASCII watch item label may be
@@ -107,30 +106,46 @@ class Watchlist:
             node.exact = index
 
     def _match_one(self, identity: str) -> int | None:
-        # Walk the trie from the right, keeping every node the labels so far can reach: one node
-        # for an ordinary name, more only below a wildcard or unparsable label.
+        """The index of the first item the identity matches, walking the trie from the right."""
+        if "*" in identity or "?" in identity or "<" in identity:
+            return self._match_wildcard(identity)
         best: int | None = None
-        frontier = [self._root]
+        node = self._root
+        for label in reversed(identity.split(".")):
+            if node.suffix is not None and (best is None or node.suffix < best):
+                best = node.suffix
+            child = node.children.get(label)
+            if child is None:
+                return best
+            node = child
+        return _first(best, node.exact, node.suffix)
+
+    def _match_wildcard(self, identity: str) -> int | None:
+        """Like _match_one, for identities with labels that match more than themselves."""
+        best: int | None = None
+        frontier = [self._root]  # every node the labels so far can reach
         for label in reversed(identity.split(".")):
             reached: list[_Node] = []
             for node in frontier:
-                if node.suffix is not None and (best is None or node.suffix < best):
-                    best = node.suffix
+                best = _first(best, node.suffix)
                 if label in _ANY_LABEL:
                     reached.extend(node.children.values())
                 elif "*" in label:
-                    glob = _glob(label)
-                    reached.extend(c for lb, c in node.children.items() if glob.fullmatch(lb))
+                    reached.extend(c for lb, c in node.children.items() if _glob_match(label, lb))
                 elif (child := node.children.get(label)) is not None:
                     reached.append(child)
             frontier = reached
             if not frontier:
                 return best
         for node in frontier:
-            for hit in (node.exact, node.suffix):
-                if hit is not None and (best is None or hit < best):
-                    best = hit
+            best = _first(best, node.exact, node.suffix)
         return best
+
+
+def _first(*indices: int | None) -> int | None:
+    """The smallest index given (the item earliest in the file), or None."""
+    found = [i for i in indices if i is not None]
+    return min(found) if found else None
 
 
 def normalise_item(text: str) -> str:
@@ -146,7 +161,7 @@ def normalise_item(text: str) -> str:
     else:
         if suffix:
             raise ValueError(f"an IP address cannot have subdomains: {text!r}")
-        return str(ip)
+        return ip_identity(ip)
     name = name.rstrip(".").lower()
     if not name.isascii():
         try:
@@ -161,7 +176,18 @@ def normalise_item(text: str) -> str:
     return "." + name if suffix else name
 
 
-@lru_cache(maxsize=1024)
-def _glob(label: str) -> re.Pattern[str]:
-    """A certificate label with ``*`` in it (``ac-*``) as a pattern for whole watch labels."""
-    return re.compile(".*".join(re.escape(part) for part in label.split("*")))
+def _glob_match(pattern: str, label: str) -> bool:
+    """Whether ``label`` matches ``pattern``, each ``*`` in which stands for any run of characters.
+
+    Greedy and linear (no regular expression): the pattern comes from a certificate.
+    """
+    first, *middle, last = pattern.split("*")
+    if not label.startswith(first):
+        return False
+    pos = len(first)
+    for part in middle:
+        pos = label.find(part, pos)
+        if pos < 0:
+            return False
+        pos += len(part)
+    return len(label) - pos >= len(last) and label.endswith(last)

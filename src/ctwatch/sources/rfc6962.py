@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from urllib.parse import quote
 from typing import Any
 
 import orjson
@@ -97,7 +98,7 @@ class Rfc6962Source(LogSource):
     async def get_inclusion_proof(self, leaf: bytes, index: int, sth: STH) -> tuple[int, list[bytes]]:
         # get-proof-by-hash finds the leaf by hash; a leaf logged twice may come back at another
         # index, and a proof there proves the same content.
-        q = base64.urlsafe_b64encode(leaf).decode()
+        q = quote(base64.b64encode(leaf).decode(), safe="")
         raw = await self._json(f"ct/v1/get-proof-by-hash?hash={q}&tree_size={sth.tree_size}")
         try:
             if not isinstance(raw, dict) or not isinstance(raw.get("leaf_index"), int):

@@ -34,6 +34,9 @@ TILE_WIDTH = 256
 TILE_HEIGHT = 8  # log2(TILE_WIDTH): a hash tile at level L holds tree nodes of level 8·L
 HASH_SIZE = 32
 MAX_TREE_SIZE = 1 << 40  # leaf_index is a uint40: no honest log is larger
+# A body that fails its hash or does not parse is fetched this often before it counts as the
+# log's word: a torn transfer with a plausible length looks the same once.
+SIGNED_CONTENT_ATTEMPTS = 4
 MAX_ISSUER_BYTES = 1 << 16  # real issuers are 1–3 KB
 MAX_BATCH_TILES = 4  # data tiles fetched concurrently by one get_entries call
 DATA_TILE_CACHE = 8  # parsed data tiles kept (misaligned or repeated ranges, the growing right edge)
@@ -276,20 +279,24 @@ class StaticSource(LogSource):
         return tile
 
     async def _load_data_tile(self, n: int, width: int) -> _DataTile:
-        body, url, full = await self._get_tile("data", n, width)
-        try:
-            # A data tile starts with a uint64 millisecond timestamp whose top byte is 0 until the
-            # year 2.2 million, so a leading gzip magic means a body gzipped without the header.
-            if body[:2] == GZIP_MAGIC:
-                body = gunzip(body, self.http.limits.max_body)
-            leaves, extras = parse_data_tile(body, n * TILE_WIDTH, width,
-                                             exact=not full or width == TILE_WIDTH, url=url)
-        except DecodeError as e:
-            raise LogMisbehaviour(
-                "bad_entries", f"{url}: data tile does not parse: {e}",
-                {"tile": url, "error": str(e), "size": len(body), "prefix_hex": body[:EVIDENCE_PREFIX].hex()},
-            ) from None
-        return _DataTile(width, leaves, extras)
+        for attempt in range(SIGNED_CONTENT_ATTEMPTS):
+            body, url, full = await self._get_tile("data", n, width)
+            try:
+                # A data tile starts with a uint64 millisecond timestamp whose top byte is 0 until the
+                # year 2.2 million, so a leading gzip magic means a body gzipped without the header.
+                if body[:2] == GZIP_MAGIC:
+                    body = gunzip(body, self.http.limits.max_body)
+                leaves, extras = parse_data_tile(body, n * TILE_WIDTH, width,
+                                                 exact=not full or width == TILE_WIDTH, url=url)
+                return _DataTile(width, leaves, extras)
+            except DecodeError as e:
+                if attempt + 1 == SIGNED_CONTENT_ATTEMPTS:  # not a torn transfer: the log serves it so
+                    raise LogMisbehaviour(
+                        "bad_entries", f"{url}: data tile does not parse: {e}",
+                        {"tile": url, "error": str(e), "size": len(body),
+                         "prefix_hex": body[:EVIDENCE_PREFIX].hex()},
+                    ) from None
+        raise AssertionError("unreachable")
 
     async def _hash_tile(self, level: int, n: int, width: int) -> bytes:
         """The first ``width`` hashes of hash tile ``level``/``n`` (cached)."""
@@ -407,18 +414,21 @@ class StaticSource(LogSource):
                     return der
                 log.warning("issuer cache file %s does not match its name; fetching again", path)
         url = f"{self.info.url}issuer/{fingerprint.hex()}"
-        der = await self.http.get(url, allow_404=True)
-        if der is None:
-            raise FetchError(f"{url}: the log does not serve an issuer its entries reference (HTTP 404)",
-                             status=404)
-        if len(der) > MAX_ISSUER_BYTES:
-            raise FetchError(f"{url}: issuer of {len(der)} bytes exceeds the cap of {MAX_ISSUER_BYTES}")
-        if hashlib.sha256(der).digest() != fingerprint:
-            raise LogMisbehaviour(
-                "issuer_mismatch", f"{url}: issuer content does not hash to its name",
-                {"url": url, "fingerprint": fingerprint.hex(), "sha256": hashlib.sha256(der).hexdigest(),
-                 "size": len(der), "prefix_hex": der[:EVIDENCE_PREFIX].hex()},
-            )
+        for attempt in range(SIGNED_CONTENT_ATTEMPTS):
+            der = await self.http.get(url, allow_404=True)
+            if der is None:
+                raise FetchError(f"{url}: the log does not serve an issuer its entries reference (HTTP 404)",
+                                 status=404)
+            if len(der) > MAX_ISSUER_BYTES:
+                raise FetchError(f"{url}: issuer of {len(der)} bytes exceeds the cap of {MAX_ISSUER_BYTES}")
+            if hashlib.sha256(der).digest() == fingerprint:
+                break
+            if attempt + 1 == SIGNED_CONTENT_ATTEMPTS:  # not a torn transfer: the log serves it so
+                raise LogMisbehaviour(
+                    "issuer_mismatch", f"{url}: issuer content does not hash to its name",
+                    {"url": url, "fingerprint": fingerprint.hex(), "sha256": hashlib.sha256(der).hexdigest(),
+                     "size": len(der), "prefix_hex": der[:EVIDENCE_PREFIX].hex()},
+                )
         if path is not None:
             self._save(path, der)
         return der

@@ -20,14 +20,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from ..cttypes import HASH_SHA256, PRECERT_ENTRY, SCT, SIG_ECDSA, SIG_RSA, DigitallySigned, encode_sct_list
-from ..cttypes import sct_signature_input
+from ..cttypes import (
+    HASH_SHA256,
+    PRECERT_ENTRY,
+    SCT,
+    SIG_ECDSA,
+    SIG_RSA,
+    DigitallySigned,
+    encode_sct_list,
+    sct_signature_input,
+)
 from ..errors import ConfigError
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+HashAlg = hashes.SHA256 | hashes.SHA384
 
-POISON_OID = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.3")
-SCT_LIST_OID = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 _SAN_OID = x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME
 _POISON_OID_DER = b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x03"
 _SCT_LIST_OID_DER = b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02"
@@ -111,7 +118,8 @@ def _derive_rsa(rng: random.Random, bits: int) -> rsa.RSAPrivateKey:
 
 def spki_der(key: PrivateKey) -> bytes:
     """DER SubjectPublicKeyInfo of a private key's public half (log IDs, issuer key hashes)."""
-    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def key_pem(key: PrivateKey) -> bytes:
@@ -131,9 +139,16 @@ def load_key(path: Path) -> PrivateKey:
     return key
 
 
-def sign(key: PrivateKey, message: bytes, hash_alg: hashes.HashAlgorithm | None = None) -> bytes:
-    """Deterministic signature: RFC 6979 ECDSA or PKCS#1 v1.5 RSA."""
-    algorithm = hash_alg or hashes.SHA256()
+def hash_for(key: PrivateKey) -> HashAlg:
+    """The signature hash a CA key uses: SHA-384 for P-384, SHA-256 otherwise."""
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP384R1):
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def sign(key: PrivateKey, message: bytes, algorithm: HashAlg | None = None) -> bytes:
+    """Deterministic signature: RFC 6979 ECDSA or PKCS#1 v1.5 RSA (SHA-256 unless told)."""
+    algorithm = algorithm or hashes.SHA256()
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(message, ec.ECDSA(algorithm, deterministic_signing=True))
     return key.sign(message, padding.PKCS1v15(), algorithm)
@@ -200,9 +215,10 @@ def _edit_extensions(tbs: bytes, drop_oid_der: bytes | None, append: bytes | Non
     fields = _children(tbs, start, end)
     for i, f in enumerate(fields):
         if f[0] == 0xA3:  # [3] EXPLICIT Extensions
-            _, s, e = _read_tlv(f, 0)
-            _, es, ee = _read_tlv(f, s)
-            exts = [x for x in _children(f, es, ee) if drop_oid_der is None or not x[_read_tlv(x, 0)[1]:].startswith(drop_oid_der)]
+            _, inner, _ = _read_tlv(f, 0)
+            _, start, end = _read_tlv(f, inner)
+            exts = [x for x in _children(f, start, end)
+                    if drop_oid_der is None or not x[_read_tlv(x, 0)[1] :].startswith(drop_oid_der)]
             if append is not None:
                 exts.append(append)
             fields[i] = _tlv(0xA3, _tlv(0x30, b"".join(exts)))
@@ -250,10 +266,11 @@ class Issuer:
     cert: x509.Certificate
     chain: tuple[bytes, ...]  # DER: the intermediate, then the root
     issuer_key_hash: bytes  # SHA-256 of the intermediate's SPKI (PreCert.issuer_key_hash)
-    hash_alg: hashes.HashAlgorithm
+    hash_alg: HashAlg
 
     @property
     def root_der(self) -> bytes:
+        """The root's DER (what get-roots lists)."""
         return self.chain[-1]
 
 
@@ -265,39 +282,41 @@ def _name(cn: str) -> x509.Name:
     ])
 
 
+_CA_KU = x509.KeyUsage(False, False, False, False, False, True, True, False, False)  # certSign, cRLSign
+
+
 def _ca_cert(subject: str, key: PrivateKey, issuer: x509.Name, issuer_key: PrivateKey, serial: int,
-             path_length: int | None, hash_alg: hashes.HashAlgorithm) -> x509.Certificate:
+             path_length: int | None) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject)).issuer_name(issuer).public_key(key.public_key())
         .serial_number(serial).not_valid_before(CA_NOT_BEFORE).not_valid_after(CA_NOT_AFTER)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(_CA_KU, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                       critical=False)
     )
-    return builder.sign(issuer_key, hash_alg, ecdsa_deterministic=True)
+    return builder.sign(issuer_key, hash_for(issuer_key), ecdsa_deterministic=True)
 
 
 def make_issuer(seed: int, name: str, kind: str) -> tuple[Issuer, PrivateKey, x509.Certificate]:
     """A root and an intermediate called ``name`` (keys of ``kind``); returns (issuer, root key, root)."""
-    hash_alg: hashes.HashAlgorithm = hashes.SHA384() if kind == "p384" else hashes.SHA256()
     slug = name.lower().replace(" ", "-")
     root_key = derive_key(seed, f"{slug}-root", kind)
     int_key = derive_key(seed, f"{slug}-intermediate", kind)
     root_name = _name(f"{name} Root")
     serial = int.from_bytes(hashlib.sha256(f"{seed}:{slug}".encode()).digest()[:15], "big")
-    root = _ca_cert(f"{name} Root", root_key, root_name, root_key, serial, None, hash_alg)
-    inter = _ca_cert(name, int_key, root_name, root_key, serial + 1, 0, hash_alg)
+    root = _ca_cert(f"{name} Root", root_key, root_name, root_key, serial, None)
+    inter = _ca_cert(name, int_key, root_name, root_key, serial + 1, 0)
     return issuer_from(name, int_key, inter, root), root_key, root
 
 
 def issuer_from(name: str, key: PrivateKey, inter: x509.Certificate, root: x509.Certificate) -> Issuer:
     """Assemble an :class:`Issuer` from loaded or fresh parts."""
     der = serialization.Encoding.DER
-    hash_alg = inter.signature_hash_algorithm or hashes.SHA256()
     return Issuer(name, key, inter, (inter.public_bytes(der), root.public_bytes(der)),
-                  hashlib.sha256(spki_der(key)).digest(), hash_alg)
+                  hashlib.sha256(spki_der(key)).digest(), hash_for(key))
 
 
 _LEAF_KU_EC = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
@@ -318,6 +337,7 @@ class SubjectKey:
 
     @classmethod
     def of(cls, key: PrivateKey) -> SubjectKey:
+        """Precompute a pool key's extensions once, not per certificate."""
         pub = key.public_key()
         ku = _LEAF_KU_RSA if isinstance(key, rsa.RSAPrivateKey) else _LEAF_KU_EC
         return cls(pub, x509.SubjectKeyIdentifier.from_public_key(pub), ku)
@@ -338,9 +358,10 @@ class LeafFactory:
     def __init__(self, issuer: Issuer) -> None:
         self.issuer = issuer
         self._aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())
+        slug = issuer.name.lower().replace(" ", "-")
         self._aia = x509.AuthorityInformationAccess([x509.AccessDescription(
             x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
-            x509.UniformResourceIdentifier(f"http://ca.ctwatch.test/{issuer.name.lower().replace(' ', '-')}.der"),
+            x509.UniformResourceIdentifier(f"http://ca.ctwatch.test/{slug}.der"),
         )])
         self._sig_alg: bytes | None = None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ ENTRY_INTERVAL_MS = 100
 PAIR_PROBABILITY = 0.5  # a random unit is a precert+cert pair or a lone precert: 2/3 precerts
 RSA_PROBABILITY = 0.12
 MAX_NAME_BYTES = 4096
+APPEND_CHUNK = 20_000
 
 _TLDS = ("test", "example")
 _WORDS = ("corp", "labs", "shop", "cloud", "media", "systems", "group", "online", "works", "studio", "data")
@@ -92,17 +93,28 @@ def random_names(rng: random.Random) -> list[str]:
     return names
 
 
-def make_entries(keys: KeyRing, seed: int, start: int, count: int,
-                 plants: Sequence[Plant] = ()) -> tuple[list[EncodedEntry], list[dict[str, object]]]:
+Unit = tuple[list[EncodedEntry], list[dict[str, object]]]
+
+
+def make_entries(keys: KeyRing, seed: int, start: int, count: int, plants: Sequence[Plant] = ()) -> Unit:
     """Entries [start, start + count) and manifest records of the planted ones (no I/O).
 
     Deterministic in (keys, seed, start, count, plants).
     """
+    entries: list[EncodedEntry] = []
+    planted: list[dict[str, object]] = []
+    for unit_entries, unit_planted in iter_units(keys, seed, start, count, plants):
+        entries += unit_entries
+        planted += unit_planted
+    return entries, planted
+
+
+def iter_units(keys: KeyRing, seed: int, start: int, count: int,
+               plants: Sequence[Plant] = ()) -> Iterator[Unit]:
+    """:func:`make_entries` one unit (a lone precert, or a precert and its cert) at a time."""
     rng = random.Random(f"ctwatch-testlog:{seed}:{start}")
     plant_at = dict(zip(plant_positions(start, count, len(plants)), plants, strict=True))
     factories = {False: LeafFactory(keys.test_ca), True: LeafFactory(keys.unexpected_ca)}
-    entries: list[EncodedEntry] = []
-    planted: list[dict[str, object]] = []
     end = start + count
     i = start
     while i < end:
@@ -122,21 +134,22 @@ def make_entries(keys: KeyRing, seed: int, start: int, count: int,
             keys.rfc6962 if pair else None, ts,
         )
         pre_entry = TimestampedEntry(ts, PRECERT_ENTRY, issued.tbs, issuer.issuer_key_hash)
-        entries.append(EncodedEntry.of(i, pre_entry, issued.precert, issuer.chain))
+        entries = [EncodedEntry.of(i, pre_entry, issued.precert, issuer.chain)]
         records = [(i, "precert", issued.precert)]
         if pair:
             assert issued.final is not None
             cert_entry = TimestampedEntry(entry_timestamp(i + 1), X509_ENTRY, issued.final)
             entries.append(EncodedEntry.of(i + 1, cert_entry, None, issuer.chain))
             records.append((i + 1, "x509", issued.final))
+        planted: list[dict[str, object]] = []
         if plant is not None:
             tbs_sha256 = hashlib.sha256(issued.tbs).hexdigest()
-            planted.extend({
+            planted = [{
                 "index": index, "entry_type": etype, "names": names, "tbs_sha256": tbs_sha256,
                 "cert_sha256": hashlib.sha256(der).hexdigest(), "issuer": issuer.name, "impostor": impostor,
-            } for index, etype, der in records)
+            } for index, etype, der in records]
+        yield entries, planted
         i += len(records)
-    return entries, planted
 
 
 def generate_corpus(directory: Path, count: int, *, seed: int = 1, plants: Sequence[Plant] = (),
@@ -149,10 +162,20 @@ def generate_corpus(directory: Path, count: int, *, seed: int = 1, plants: Seque
     return store
 
 
-def grow_corpus(store: Store, count: int, plants: Sequence[Plant] = (), persist: bool = True) -> list[dict[str, object]]:
+def grow_corpus(store: Store, count: int, plants: Sequence[Plant] = (),
+                persist: bool = True) -> list[dict[str, object]]:
     """Append ``count`` more entries (deterministically); returns the new manifest records."""
     if count < 0:
         raise ConfigError("count must not be negative")
-    entries, planted = make_entries(store.keys, store.seed, store.size, count, plants)
+    entries: list[EncodedEntry] = []
+    planted: list[dict[str, object]] = []
+    new_planted: list[dict[str, object]] = []
+    for unit_entries, unit_planted in iter_units(store.keys, store.seed, store.size, count, plants):
+        entries += unit_entries
+        planted += unit_planted
+        if len(entries) >= APPEND_CHUNK:  # bounded memory for large corpora
+            store.append(entries, planted, persist)
+            new_planted += planted
+            entries, planted = [], []
     store.append(entries, planted, persist)
-    return planted
+    return new_planted + planted

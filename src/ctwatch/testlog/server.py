@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import gzip
 import ipaddress
 import os
@@ -25,12 +26,14 @@ import random
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..errors import ConfigError
 from .corpus import Plant, make_entries
@@ -45,6 +48,7 @@ DEFAULT_BATCH_MAX = 256
 MAX_GROW = 10_000_000
 STORM_FRACTION = 0.5
 TRUNCATE_FRACTION = 0.25
+T = TypeVar("T")
 _TILE_INDEX = re.compile(r"((?:x\d{3}/)*)(\d{3})(?:\.p/([1-9]\d{0,2}))?")
 
 
@@ -79,8 +83,8 @@ def parse_tile_index(path: str) -> tuple[int, int | None] | None:
     return int("".join(groups)), width
 
 
-def _json(obj: object, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
+def _json(obj: object) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), content_type="application/json")
 
 
 def _int_param(request: web.Request, name: str) -> int:
@@ -100,8 +104,8 @@ class AsyncTestLogServer:
     __test__ = False  # not a pytest test class, despite the name
 
     def __init__(self, directory: Path | str, *, listen: str = "127.0.0.1:0", modes: Iterable[str] = (),
-                 batch_max: int = DEFAULT_BATCH_MAX, persist: bool = False, loglist_path: Path | str | None = None,
-                 rng_seed: int = 0) -> None:
+                 batch_max: int = DEFAULT_BATCH_MAX, persist: bool = False,
+                 loglist_path: Path | str | None = None, rng_seed: int = 0) -> None:
         if batch_max < 1:
             raise ConfigError("batch_max must be at least 1")
         self.host, self.port = parse_listen(listen)
@@ -145,9 +149,7 @@ class AsyncTestLogServer:
         except OSError as e:
             await self._runner.cleanup()
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {e.strerror or e}") from None
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.base_url = f"http://{host}:{self.port}"
         self.static.origin = self.static_submission_url.split("://", 1)[1].rstrip("/")
@@ -155,9 +157,14 @@ class AsyncTestLogServer:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="ctwatch-testlog-")
             self.loglist_path = Path(self._tmpdir.name) / "loglist.json"
         tmp = self.loglist_path.with_name(self.loglist_path.name + ".tmp")
-        tmp.write_bytes(log_list_json(self.store.keys, self.rfc6962_url, self.static_url, self.static_submission_url))
-        os.replace(tmp, self.loglist_path)
-        self.set_modes(*self._spec_of(self._initial_modes))
+        try:
+            tmp.write_bytes(log_list_json(self.store.keys, self.rfc6962_url, self.static_url,
+                                          self.static_submission_url))
+            os.replace(tmp, self.loglist_path)
+        except OSError as e:
+            await self.stop()
+            raise ConfigError(f"cannot write the log list {self.loglist_path}: {e.strerror or e}") from None
+        self._apply_modes(self._initial_modes)
 
     async def stop(self) -> None:
         """Stop serving and remove a private log list."""
@@ -194,6 +201,7 @@ class AsyncTestLogServer:
 
     @property
     def tree_size(self) -> int:
+        """Entries in both logs (the size of the honest current tree head)."""
         return self.store.size
 
     async def grow(self, count: int, plants: Sequence[Plant] = ()) -> list[dict[str, object]]:
@@ -211,7 +219,9 @@ class AsyncTestLogServer:
 
     def set_modes(self, *specs: str) -> None:
         """Replace the misbehaviour modes of both logs (see :mod:`ctwatch.testlog.modes`)."""
-        modes = parse_modes(specs)
+        self._apply_modes(parse_modes(specs))
+
+    def _apply_modes(self, modes: dict[str, frozenset[str]]) -> None:
         self.rfc6962.set_modes(modes[RFC6962])
         self.static.set_modes(modes[STATIC])
 
@@ -236,14 +246,10 @@ class AsyncTestLogServer:
             return self.static
         raise ConfigError(f"unknown log {protocol!r}")
 
-    @staticmethod
-    def _spec_of(modes: dict[str, frozenset[str]]) -> list[str]:
-        return [f"{log}:{m}" for log, ms in modes.items() for m in sorted(ms)]
-
     # --- misbehaviour on the HTTP layer ----------------------------------------------------
 
     @web.middleware
-    async def _misbehaviour(self, request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    async def _misbehaviour(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         view = (self.rfc6962 if path.startswith(RFC6962_PATH)
                 else self.static if path.startswith((STATIC_PATH, STATIC_SUBMISSION_PATH)) else None)
@@ -251,7 +257,8 @@ class AsyncTestLogServer:
             return await handler(request)
         if "rate_limit_storm" in view.modes and self._rng.random() < STORM_FRACTION:
             retry = "1" if self._rng.random() < 0.125 else "0"
-            return web.Response(status=429, text="rate limited (test log storm)\n", headers={"Retry-After": retry})
+            return web.Response(status=429, text="rate limited (test log storm)\n",
+                                headers={"Retry-After": retry})
         response = await handler(request)
         if ("truncated_bodies" in view.modes and isinstance(response, web.Response) and response.status == 200
                 and isinstance(response.body, bytes) and len(response.body) > 1
@@ -324,7 +331,8 @@ class AsyncTestLogServer:
             raise web.HTTPBadRequest(text=f"need leaf_index < tree_size <= {view.tree.size}\n")
         leaf, extra = view.entry(index)
         path = view.tree.inclusion_proof(index, size)
-        return _json({"leaf_input": base64.b64encode(leaf).decode(), "extra_data": base64.b64encode(extra).decode(),
+        return _json({"leaf_input": base64.b64encode(leaf).decode(),
+                      "extra_data": base64.b64encode(extra).decode(),
                       "audit_path": [base64.b64encode(h).decode() for h in path]})
 
     async def _get_roots(self, request: web.Request) -> web.Response:
@@ -398,9 +406,12 @@ class TestLogServer:
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(self, directory: Path | str, **options: object) -> None:
-        self._options = options
-        self._directory = directory
+    def __init__(self, directory: Path | str, *, listen: str = "127.0.0.1:0", modes: Iterable[str] = (),
+                 batch_max: int = DEFAULT_BATCH_MAX, persist: bool = False,
+                 loglist_path: Path | str | None = None, rng_seed: int = 0) -> None:
+        self._make = functools.partial(AsyncTestLogServer, directory, listen=listen, modes=tuple(modes),
+                                       batch_max=batch_max, persist=persist, loglist_path=loglist_path,
+                                       rng_seed=rng_seed)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ctwatch-testlog", daemon=True)
         self._server: AsyncTestLogServer | None = None
@@ -410,7 +421,7 @@ class TestLogServer:
         self._thread.start()
 
         async def create() -> AsyncTestLogServer:
-            server = AsyncTestLogServer(self._directory, **self._options)  # type: ignore[arg-type]
+            server = self._make()
             await server.start()
             return server
 
@@ -441,8 +452,8 @@ class TestLogServer:
             self._thread.join()
         self._loop.close()
 
-    def _call(self, coro: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     @property
     def server(self) -> AsyncTestLogServer:
@@ -453,37 +464,44 @@ class TestLogServer:
 
     @property
     def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (admin endpoints live under ``/admin/``)."""
         return self.server.base_url
 
     @property
     def rfc6962_url(self) -> str:
+        """The RFC 6962 log's URL, as in the log list (``…/rfc6962/``)."""
         return self.server.rfc6962_url
 
     @property
     def static_url(self) -> str:
+        """The static-ct-api monitoring prefix (``…/static/``)."""
         return self.server.static_url
 
     @property
     def static_submission_url(self) -> str:
+        """The static-ct-api submission prefix; the checkpoint origin is it without scheme and slash."""
         return self.server.static_submission_url
 
     @property
     def loglist_path(self) -> Path:
+        """The Chrome v3 log list naming both logs at their real URLs."""
         path = self.server.loglist_path
         assert path is not None
         return path
 
     @property
     def store(self) -> Store:
+        """The served store: its ``manifest`` lists the planted entries."""
         return self.server.store
 
     @property
     def tree_size(self) -> int:
+        """Entries in both logs."""
         return self.server.tree_size
 
     def grow(self, count: int, plants: Sequence[Plant] = ()) -> list[dict[str, object]]:
         """Append ``count`` entries (with ``plants``) and advance both heads; new manifest records."""
-        return self._call(self.server.grow(count, plants))  # type: ignore[return-value]
+        return self._call(self.server.grow(count, plants))
 
     def set_modes(self, *specs: str) -> None:
         """Replace the misbehaviour modes (``"fork"``, ``"static:issuer_mismatch"``, …)."""
@@ -491,21 +509,23 @@ class TestLogServer:
 
     def affected_index(self, mode: str) -> int | None:
         """See :meth:`AsyncTestLogServer.affected_index`."""
-        return self._on_loop(lambda: self.server.affected_index(mode))  # type: ignore[return-value]
+        return self._on_loop(lambda: self.server.affected_index(mode))
 
     def status(self) -> dict[str, object]:
         """See :meth:`AsyncTestLogServer.status`."""
-        return self._on_loop(self.server.status)  # type: ignore[return-value]
+        return self._on_loop(self.server.status)
 
-    def _on_loop(self, fn: object) -> object:
-        async def run() -> object:
-            return fn()  # type: ignore[operator]
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the server's loop: views are only ever touched from there."""
+
+        async def run() -> T:
+            return fn()
 
         return self._call(run())
 
 
 async def serve(directory: Path, *, listen: str, modes: Sequence[str], batch_max: int, loglist_path: Path,
-                persist: bool, on_ready: object) -> None:
+                persist: bool, on_ready: Callable[[AsyncTestLogServer], None]) -> None:
     """Serve until SIGINT or SIGTERM (the ``ctwatch testlog serve`` command)."""
     import signal
 
@@ -515,5 +535,5 @@ async def serve(directory: Path, *, listen: str, modes: Sequence[str], batch_max
         loop.add_signal_handler(sig, stop.set)
     async with AsyncTestLogServer(directory, listen=listen, modes=modes, batch_max=batch_max, persist=persist,
                                   loglist_path=loglist_path) as server:
-        on_ready(server)  # type: ignore[operator]
+        on_ready(server)
         await stop.wait()

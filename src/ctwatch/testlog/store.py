@@ -115,7 +115,9 @@ class EncodedEntry:
     static_leaf_input: bytes
 
     @classmethod
-    def of(cls, index: int, entry: TimestampedEntry, precert: bytes | None, chain: Sequence[bytes]) -> EncodedEntry:
+    def of(cls, index: int, entry: TimestampedEntry, precert: bytes | None,
+           chain: Sequence[bytes]) -> EncodedEntry:
+        """Encode entry ``index`` for both logs."""
         leaf_input = merkle_tree_leaf(entry)
         extra_data = encode_extra_data(entry.entry_type, precert, list(chain))
         return cls(leaf_input, extra_data, static_forms(leaf_input, extra_data, index)[1])
@@ -153,7 +155,8 @@ class KeyRing:
             "static-log": derive_key(seed, "static-log", "p256"),
         }
         certs: dict[str, x509.Certificate] = {}
-        for slug, name, kind in (("test-ca", TEST_CA_NAME, "p256"), ("unexpected-ca", UNEXPECTED_CA_NAME, "p384")):
+        cas = (("test-ca", TEST_CA_NAME, "p256"), ("unexpected-ca", UNEXPECTED_CA_NAME, "p384"))
+        for slug, name, kind in cas:
             issuer, _, root = make_issuer(seed, name, kind)
             keys[slug] = issuer.key
             certs[slug] = issuer.cert
@@ -190,7 +193,8 @@ class KeyRing:
         return cls(
             rfc6962=LogSigner(load_key(keydir / "rfc6962-log.pem")),
             static=LogSigner(load_key(keydir / "static-log.pem")),
-            test_ca=issuer_from(TEST_CA_NAME, load_key(keydir / "test-ca.pem"), cert("test-ca"), cert("test-ca-root")),
+            test_ca=issuer_from(TEST_CA_NAME, load_key(keydir / "test-ca.pem"), cert("test-ca"),
+                                cert("test-ca-root")),
             unexpected_ca=issuer_from(UNEXPECTED_CA_NAME, load_key(keydir / "unexpected-ca.pem"),
                                       cert("unexpected-ca"), cert("unexpected-ca-root")),
             ec_subjects=tuple(s for s in subjects if not isinstance(s.public_key, rsa.RSAPublicKey)),
@@ -199,6 +203,10 @@ class KeyRing:
 
 
 # --- the store ----------------------------------------------------------------------------------
+
+
+def _record(data: bytes) -> bytes:
+    return _U32.pack(len(data)) + data
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -218,37 +226,37 @@ def _read_prefix(path: Path, length: int) -> bytes:
 class Store:
     """A test log directory loaded in memory: entries, both logs' leaf hashes, keys, manifest."""
 
-    def __init__(self, directory: Path, meta: dict[str, object], keys: KeyRing) -> None:
+    def __init__(self, directory: Path, seed: int, keys: KeyRing) -> None:
         self.directory = directory
-        self.meta = meta
+        self.seed = seed
         self.keys = keys
         self.leaf_inputs: list[bytes] = []
         self.extras: list[bytes] = []
         self.rfc6962_hashes = bytearray()
         self.static_hashes = bytearray()
         self.manifest: list[dict[str, object]] = []
+        self._entries_bytes = 0  # committed length of entries.bin
+        self._persisted = 0  # entries on disk; in-memory appends come after them only
 
     @property
     def size(self) -> int:
+        """Entries held (in memory; on disk too unless appended with ``persist=False``)."""
         return len(self.leaf_inputs)
-
-    @property
-    def seed(self) -> int:
-        return int(self.meta["seed"])  # type: ignore[call-overload]
 
     @classmethod
     def create(cls, directory: Path, seed: int, rsa_log: bool = False) -> Store:
         """Make a new, empty log directory (refusing one that already holds a log)."""
         if (directory / META).exists():
-            raise ConfigError(f"{directory} already holds a test log; use 'ctwatch testlog grow' to add entries")
-        directory.mkdir(parents=True, exist_ok=True)
-        keys = KeyRing.create(directory, seed, rsa_log)
-        meta: dict[str, object] = {"format": FORMAT, "seed": seed, "size": 0, "entries_bytes": 0}
-        store = cls(directory, meta, keys)
-        for name in (ENTRIES, RFC6962_HASHES, STATIC_HASHES):
-            (directory / name).write_bytes(b"")
-        _write_atomic(directory / MANIFEST, b'{"planted": []}\n')
-        _write_atomic(directory / META, orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+            raise ConfigError(f"{directory} already holds a test log; 'ctwatch testlog grow' adds entries")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            store = cls(directory, seed, KeyRing.create(directory, seed, rsa_log))
+            for name in (ENTRIES, RFC6962_HASHES, STATIC_HASHES):
+                (directory / name).write_bytes(b"")
+            _write_atomic(directory / MANIFEST, b'{"planted": []}\n')
+            store._write_meta()
+        except OSError as e:
+            raise ConfigError(f"cannot create the test log in {directory}: {e.strerror or e}") from None
         return store
 
     @classmethod
@@ -256,29 +264,31 @@ class Store:
         """Load a directory made by :meth:`create` (and grown by :meth:`append`)."""
         try:
             meta = orjson.loads((directory / META).read_bytes())
-            size, nbytes = int(meta["size"]), int(meta["entries_bytes"])
             if meta.get("format") != FORMAT:
                 raise ConfigError(f"{directory}: unsupported test log format {meta.get('format')!r}")
+            seed, size, nbytes = int(meta["seed"]), int(meta["size"]), int(meta["entries_bytes"])
             manifest = orjson.loads((directory / MANIFEST).read_bytes())["planted"]
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            if not isinstance(manifest, list):
+                raise TypeError("manifest 'planted' is not a list")
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
             raise ConfigError(f"{directory} is not a test log directory: {e}") from None
-        store = cls(directory, meta, KeyRing.load(directory))
+        store = cls(directory, seed, KeyRing.load(directory))
         store.manifest = manifest
+        store._entries_bytes = nbytes
+        store._persisted = size
         data = memoryview(_read_prefix(directory / ENTRIES, nbytes))
         pos = 0
         leaves, extras = store.leaf_inputs, store.extras
         try:
             while pos < nbytes:
-                (n,) = _U32.unpack_from(data, pos)
-                leaves.append(bytes(data[pos + 4 : pos + 4 + n]))
-                pos += 4 + n
-                (n,) = _U32.unpack_from(data, pos)
-                extras.append(bytes(data[pos + 4 : pos + 4 + n]))
-                pos += 4 + n
+                for out in (leaves, extras):
+                    (n,) = _U32.unpack_from(data, pos)
+                    out.append(bytes(data[pos + 4 : pos + 4 + n]))
+                    pos += 4 + n
         except struct.error:
             raise ConfigError(f"{directory / ENTRIES} is truncated") from None
         if pos != nbytes or len(leaves) != size:
-            raise ConfigError(f"{directory / ENTRIES} holds {len(leaves)} entries, {META} says {size}")
+            raise ConfigError(f"{directory / ENTRIES} does not hold the {size} entries {META} says")
         store.rfc6962_hashes = bytearray(_read_prefix(directory / RFC6962_HASHES, 32 * size))
         store.static_hashes = bytearray(_read_prefix(directory / STATIC_HASHES, 32 * size))
         return store
@@ -290,15 +300,15 @@ class Store:
         Files are cut back to the committed length first, so an append interrupted earlier
         leaves no trace; ``testlog.json`` is replaced last and is the commit point.
         """
-        blob = b"".join(
-            _U32.pack(len(e.leaf_input)) + e.leaf_input + _U32.pack(len(e.extra_data)) + e.extra_data for e in entries
-        )
+        blob = b"".join(_record(e.leaf_input) + _record(e.extra_data) for e in entries)
         rfc = b"".join(hashlib.sha256(b"\x00" + e.leaf_input).digest() for e in entries)
         static = b"".join(hashlib.sha256(b"\x00" + e.static_leaf_input).digest() for e in entries)
         if persist:
+            if self._persisted != self.size:
+                raise ConfigError("entries appended in memory only cannot be followed by persisted ones")
             d = self.directory
-            nbytes = int(self.meta["entries_bytes"])  # type: ignore[call-overload]
-            for name, committed, data in ((ENTRIES, nbytes, blob), (RFC6962_HASHES, 32 * self.size, rfc),
+            for name, committed, data in ((ENTRIES, self._entries_bytes, blob),
+                                          (RFC6962_HASHES, 32 * self.size, rfc),
                                           (STATIC_HASHES, 32 * self.size, static)):
                 with (d / name).open("r+b") as f:
                     f.truncate(committed)
@@ -306,13 +316,20 @@ class Store:
                     f.write(data)
             _write_atomic(d / MANIFEST, orjson.dumps({"planted": [*self.manifest, *planted]},
                                                      option=orjson.OPT_INDENT_2))
-            self.meta = {**self.meta, "size": self.size + len(entries), "entries_bytes": nbytes + len(blob)}
-            _write_atomic(d / META, orjson.dumps(self.meta, option=orjson.OPT_INDENT_2))
         self.leaf_inputs.extend(e.leaf_input for e in entries)
         self.extras.extend(e.extra_data for e in entries)
         self.rfc6962_hashes += rfc
         self.static_hashes += static
         self.manifest.extend(planted)
+        if persist:
+            self._entries_bytes += len(blob)
+            self._persisted = self.size
+            self._write_meta()
+
+    def _write_meta(self) -> None:
+        meta = {"format": FORMAT, "seed": self.seed, "size": self._persisted,
+                "entries_bytes": self._entries_bytes}
+        _write_atomic(self.directory / META, orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
     def entry(self, index: int) -> tuple[TimestampedEntry, bytes | None, list[bytes]]:
         """Decoded entry ``index``: (TimestampedEntry, precertificate or None, issuer chain)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -18,7 +19,6 @@ from ..checkpoint import Checkpoint, NoteSignature
 from ..cttypes import STH, DigitallySigned, tree_head_signature_input
 from ..verify import note_key_id
 from .ca import LogSigner
-from .modes import RFC6962, STATIC
 from .store import Store, static_forms, with_timestamp
 from .tree import DenseTree
 
@@ -27,22 +27,25 @@ SHRINK_FRACTION = 4
 REGRESSION_MS = 3_600_000
 WITNESS_NAME = "witness.ctwatch.test"
 DATA_TILE_CACHE = 64
-_CONTENT_MODES = ("fork", "garbage_leaf", "wrong_leaf_index")
 _BEFORE_MODES = frozenset({"fork", "shrink", "timestamp_regression"})
 
 
 def _fragment(leaf_input: bytes, extra_data: bytes) -> bytes:
-    return b'{"leaf_input":"%s","extra_data":"%s"}' % (base64.b64encode(leaf_input), base64.b64encode(extra_data))
+    b64 = base64.b64encode
+    return b'{"leaf_input":"%s","extra_data":"%s"}' % (b64(leaf_input), b64(extra_data))
 
 
 def _flip(data: bytes, pos: int) -> bytes:
     return data[:pos] + bytes((data[pos] ^ 0x01,)) + data[pos + 1 :]
 
 
-class LogView:
-    """One log (RFC 6962 or static) over the shared store."""
+class LogView(ABC):
+    """One log (RFC 6962 or static) over the shared store.
 
-    protocol: str
+    ``targets`` maps each active content mode to the entry it alters; ``overrides`` holds the
+    altered entries that exist yet, as (Merkle leaf input, protocol payload).
+    """
+
     bad_signature_mode: str
 
     def __init__(self, store: Store, signer: LogSigner) -> None:
@@ -61,13 +64,13 @@ class LogView:
 
     # --- content ---------------------------------------------------------------------------
 
+    @abstractmethod
     def base_hashes(self) -> bytearray:
         """Stored level-0 hashes of this log."""
-        raise NotImplementedError
 
+    @abstractmethod
     def override(self, mode: str, index: int) -> tuple[bytes, bytes]:
         """(Merkle leaf input, payload) that ``mode`` puts at ``index``."""
-        raise NotImplementedError
 
     def sync(self) -> None:
         """Extend the tree to the store, apply overrides, and sign a new head if anything changed."""
@@ -75,10 +78,7 @@ class LogView:
         size = self.store.size
         before = (self.tree.size, dict(self.overrides))
         if self.tree.size < size:
-            old = self.tree.size
-            self.tree.extend(base[32 * old : 32 * size])
-            for idx in [i for i in self.overrides if i >= old]:  # re-apply over fresh leaves
-                self.tree.set_leaf(idx, hashlib.sha256(b"\x00" + self.overrides[idx][0]).digest())
+            self.tree.extend(base[32 * self.tree.size : 32 * size])
         want = {idx: self.override(mode, idx) for mode, idx in self.targets.items() if idx < size}
         for idx in self.overrides.keys() - want.keys():
             self.tree.set_leaf(idx, bytes(base[32 * idx : 32 * idx + 32]))
@@ -91,8 +91,9 @@ class LogView:
             prev = self.head.timestamp if self.head else 0
             self.head = self.sign(self.tree.size, max(int(time.time() * 1000), prev + 1), self.tree.root())
 
+    @abstractmethod
     def content_changed(self) -> None:
-        """Drop anything derived from entries or the tree (caches)."""
+        """Drop or extend anything derived from entries or the tree (caches)."""
 
     # --- modes -----------------------------------------------------------------------------
 
@@ -164,7 +165,6 @@ class LogView:
 class Rfc6962View(LogView):
     """The RFC 6962 log: get-entries fragments and proofs over its tree."""
 
-    protocol = RFC6962
     bad_signature_mode = "bad_sth_signature"
 
     def __init__(self, store: Store) -> None:
@@ -218,11 +218,11 @@ class Rfc6962View(LogView):
 class StaticView(LogView):
     """The static-ct-api log: checkpoints, data tiles and issuers."""
 
-    protocol = STATIC
     bad_signature_mode = "bad_checkpoint_signature"
 
     def __init__(self, store: Store) -> None:
-        self.origin = ""
+        self.origin = ""  # set once the server knows its port
+        self._issuers = store.keys.issuers
         self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         seed = hashlib.sha256(f"ctwatch-testlog:{store.seed}:witness".encode()).digest()
         self._witness = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
@@ -277,7 +277,7 @@ class StaticView(LogView):
 
     def issuer(self, fp: bytes) -> bytes | None:
         """DER of the issuer named ``fp``; under issuer_mismatch, another issuer's DER."""
-        issuers = self.store.keys.issuers
+        issuers = self._issuers
         if fp not in issuers:
             return None
         if "issuer_mismatch" in self.modes:

@@ -1,0 +1,5 @@
+"""``python -m ctwatch`` = the ``ctwatch`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,256 @@
+"""The HTTP side: crt.sh-compatible JSON, the native API, pages that show hostile certificates as
+text, token-guarded editing, log health and alerts from a real state database, and ``ctwatch
+serve`` as a process."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ctwatch.state import StateDB
+from ctwatch.store import open_index
+from ctwatch.store.index import SqlIndex
+from ctwatch.web import app as web_app
+from ctwatch.web import create_app
+
+from .index_records import HOSTILE, fresh_record, free_port, log_records, postgres_cluster, real_records, serving
+
+TOKEN = "s3cret-token"
+CTWATCH = [sys.executable, "-c", "from ctwatch.cli import main; main()"]
+CRTSH_FIELDS = {"issuer_ca_id", "issuer_name", "common_name", "name_value", "id", "entry_timestamp", "not_before",
+                "not_after", "serial_number", "result_count"}
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    recs = real_records()
+    recs += log_records(tmp_path_factory.mktemp("testlog") / "log", 30, [[HOSTILE, "www.example.com"]])
+    recs.append(fresh_record(["fresh.example.net"], 60))
+    return recs
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]]) -> Path:
+    d = tmp_path_factory.mktemp("data")
+    ix = open_index(d)
+    ix.add(records)
+    ix.close()
+    state = StateDB(d / "state.sqlite")
+    hostile = next(r for r in records if HOSTILE in r["names"])
+    with state.transaction():
+        state.add_event({**hostile, "event": "discovered_cert", "id": "discovered_cert:" + hostile["tbs_sha256"],
+                         "time": "2025-06-01T00:00:05Z", "watch_item": ".example.com", "unexpected": True})
+    state.record_error("7s3QZNXbGs7FXLedtM0TojKHRny87N7DUUhZRnEftZs=", "https://ct.example.net/2025/",
+                       "<b>connection refused</b>")
+    state.close()
+    return d
+
+
+@pytest.fixture
+def client(data_dir: Path, tmp_path: Path) -> Iterator[httpx.Client]:
+    ix = open_index(data_dir)
+    watch = tmp_path / "watchlist"
+    watch.write_text("# mine\n.example.com\n")
+    config = tmp_path / "ctwatch.toml"
+    config.write_text('# my settings\n[logs]\nconcurrency = 2 # polite\n\n[[watch]]\nname = "example.com"\n')
+    app = create_app(ix, data_dir / "state.sqlite", TOKEN, watch_path=watch, config_path=config)
+    with serving(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        yield c
+    ix.close()
+
+
+def test_crtsh_json_has_crtsh_fields(client: httpx.Client, records: list[dict[str, Any]]) -> None:
+    r = client.get("/", params={"q": "%.google.com", "output": "json"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    rows = r.json()
+    assert rows and all(set(row) == CRTSH_FIELDS for row in rows)
+    argon_id = client.get("/api/search", params={"q": records[0]["tbs_sha256"]}).json()["results"][0]["id"]
+    argon = next(row for row in rows if row["id"] == argon_id)
+    assert argon["name_value"].split("\n") == records[0]["names"]
+    assert argon["not_before"] == records[0]["not_before"].removesuffix("Z")
+    assert argon["serial_number"] == records[0]["serial"]
+    assert argon["entry_timestamp"].startswith("2025-06-02T09:35:33.195")
+    assert isinstance(argon["issuer_ca_id"], int) and isinstance(argon["id"], int)
+    # the same through crt.sh's other parameters
+    one = client.get("/", params={"sha256": records[0]["tbs_sha256"], "output": "json"}).json()
+    assert [row["id"] for row in one] == [argon["id"]]
+    by_serial = client.get("/", params={"serial": records[0]["serial"], "output": "json"}).json()
+    assert argon["id"] in [row["id"] for row in by_serial]
+
+
+def test_crtsh_json_streams_every_result(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    everything = client.get("/", params={"q": "%.test", "output": "json"}).json()
+    monkeypatch.setattr(web_app, "JSON_PAGE", 3)  # force many pages: still one complete list
+    paged = client.get("/", params={"q": "%.test", "output": "json"}).json()
+    assert paged == everything and len(everything) > 6
+    assert len(client.get("/", params={"q": "%.test", "output": "json", "limit": "4"}).json()) == 4
+
+
+def test_crtsh_options(client: httpx.Client) -> None:
+    dedup = client.get("/", params={"q": "google.com", "output": "json"}).json()
+    apart = client.get("/", params={"q": "google.com", "output": "json", "deduplicate": "N"}).json()
+    assert len(apart) > len(dedup)
+    live = client.get("/", params={"q": "%.example.net", "output": "json", "exclude": "expired"}).json()
+    assert [row["common_name"] for row in live] == ["fresh.example.net"]
+    bad = client.get("/", params={"q": "%", "output": "json"})
+    assert bad.status_code == 400 and "too broad" in bad.json()["error"]
+
+
+def test_native_api_pages_and_details(client: httpx.Client, records: list[dict[str, Any]]) -> None:
+    page = client.get("/api/search", params={"q": "%.test", "limit": "5"}).json()
+    assert len(page["results"]) == 5 and page["next_after"] == page["results"][-1]["id"]
+    nxt = client.get("/api/search", params={"q": "%.test", "limit": "5", "after": page["next_after"]}).json()
+    assert nxt["results"][0]["id"] < page["next_after"]
+    cert = client.get(f"/api/cert/{page['results'][0]['id']}").json()
+    assert cert["sightings"] and cert["tbs_sha256"] == page["results"][0]["tbs_sha256"]
+    assert client.get("/api/cert/999999").status_code == 404
+    assert client.get("/api/search", params={"q": "x", "limit": "lots"}).status_code == 400
+
+
+def test_pem_download_is_the_logged_der_and_chain(client: httpx.Client, records: list[dict[str, Any]]) -> None:
+    cid = client.get("/api/search", params={"q": f"sha256:{records[0]['tbs_sha256']}"}).json()["results"][0]["id"]
+    for kind, rec in (("precert", records[0]), ("x509", records[1])):
+        r = client.get(f"/cert/{cid}/pem", params={"type": kind})
+        assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+        certs = x509.load_pem_x509_certificates(r.content)
+        assert certs[0].public_bytes(Encoding.DER) == base64.b64decode(rec["der"])
+        assert [c.public_bytes(Encoding.DER) for c in certs[1:]] == \
+            [base64.b64decode(c) for c in rec["chain"]]
+
+
+def test_hostile_names_render_as_text(client: httpx.Client) -> None:
+    for url in ("/?q=%25.example.com", "/alerts"):
+        page = client.get(url).text
+        assert "&lt;img src=x onerror=alert(1)&gt;.example.com" in page and "<img" not in page
+    cid = client.get("/api/search", params={"q": HOSTILE}).json()["results"][0]["id"]
+    detail = client.get(f"/cert/{cid}")
+    assert detail.status_code == 200
+    assert "&lt;img src=x onerror=alert(1)&gt;" in detail.text and "<img" not in detail.text
+    assert "script-src 'self'" in detail.headers["content-security-policy"]
+    assert detail.headers["x-content-type-options"] == "nosniff"
+    err = client.get("/", params={"q": "<b%"})  # too broad: the error page quotes the query
+    assert err.status_code == 400 and "<b%" not in err.text and "&lt;b%" in err.text
+
+
+def test_detail_page_decodes_the_certificate(client: httpx.Client, records: list[dict[str, Any]]) -> None:
+    r = client.get("/", params={"sha256": records[0]["tbs_sha256"]}, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(r.headers["location"]).text
+    for text in ("Precertificate", "Certificate", "Embedded SCTs", "logs/us1/argon2025h2/", "CN=WR2", "912557348",
+                 "Log sightings", "subjectAltName", "critical CT poison", records[0]["tbs_sha256"]):
+        assert text in page, text
+
+
+def test_alerts_and_log_health_from_the_state_database(client: httpx.Client, data_dir: Path) -> None:
+    alerts = client.get("/api/alerts").json()["alerts"]
+    assert [a["event"]["watch_item"] for a in alerts] == [".example.com"]
+    assert HOSTILE in alerts[0]["event"]["names"]
+    logs = client.get("/api/logs").json()["logs"]
+    assert [row["url"] for row in logs] == ["https://ct.example.net/2025/"]
+    page = client.get("/logs").text
+    assert "&lt;b&gt;connection refused&lt;/b&gt;" in page and "<b>" not in page
+
+
+def test_editing_needs_the_token(client: httpx.Client, tmp_path: Path) -> None:
+    watch = tmp_path / "watchlist"
+    before = watch.read_text()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        r = client.put("/api/watchlist", json={"text": "evil.com\n"}, headers=headers)
+        assert r.status_code == 401
+    assert watch.read_text() == before
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    r = client.put("/api/watchlist", json={"text": "# ops\n.example.org\nbücher.example\n"}, headers=auth)
+    assert r.status_code == 200 and r.json()["items"] == [".example.org", "xn--bcher-kva.example"]
+    assert watch.read_text() == "# ops\n.example.org\nbücher.example\n"
+    bad = client.put("/api/watchlist", json={"text": "ok.com\nnot a name!\n"}, headers=auth)
+    assert bad.status_code == 422 and "line 2" in bad.json()["error"]
+    assert watch.read_text() == "# ops\n.example.org\nbücher.example\n"
+    assert client.put("/api/watchlist", content=b"[1]", headers=auth).status_code == 400
+    assert client.put("/api/watchlist", content=b"x" * (2 << 20), headers=auth).status_code == 413
+    assert client.get("/api/watchlist").json()["text"] == watch.read_text()
+
+
+def test_policy_editing_keeps_the_rest_of_the_config(client: httpx.Client, tmp_path: Path) -> None:
+    config = tmp_path / "ctwatch.toml"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.get("/api/policy").json()["text"] == '[[watch]]\nname = "example.com"\n'
+    new = '[[watch]]\nname = "example.com"\nissuers = ["ab"]\n\n[[watch]]\nname = "example.org"\n'
+    r = client.put("/api/policy", json={"text": new}, headers=auth)
+    assert r.status_code == 200 and r.json()["entries"] == 2
+    text = config.read_text()
+    assert text.startswith("# my settings\n[logs]\nconcurrency = 2 # polite\n") and text.endswith(new)
+    for bad in ("[logs]\nconcurrency = 9\n", "[[watch]\nname=", "[[watch]]\nname = 1\n[monitor.x]\ny=1\n"):
+        r = client.put("/api/policy", json={"text": bad}, headers=auth)
+        assert r.status_code == 422, bad
+    assert config.read_text() == text
+
+
+def test_writes_are_disabled_without_a_token(data_dir: Path, tmp_path: Path) -> None:
+    ix = open_index(data_dir)
+    watch = tmp_path / "w"
+    app = create_app(ix, data_dir / "state.sqlite", None, watch_path=watch)
+    with serving(app) as base, httpx.Client(base_url=base) as c:
+        assert c.put("/api/watchlist", json={"text": "a.com\n"}, headers={"Authorization": "Bearer x"}).status_code \
+            == 403
+        assert "Read-only" in c.get("/watchlist").text
+    assert not watch.exists()
+    ix.close()
+
+
+def test_api_is_identical_on_postgres(client: httpx.Client, records: list[dict[str, Any]]) -> None:
+    with postgres_cluster() as url:
+        pg: SqlIndex = open_index(None, url)
+        pg.add(records)
+        with serving(create_app(pg, None, None)) as base, httpx.Client(base_url=base, timeout=30) as pgc:
+            for params in ({"q": "%.google.com"}, {"q": "%oogle%"}, {"q": "%.test", "deduplicate": "N"},
+                           {"q": HOSTILE}, {"issuer": "%wr2%"}, {"q": "%.net", "exclude": "expired"}):
+                want = client.get("/", params={**params, "output": "json"}).json()
+                assert pgc.get("/", params={**params, "output": "json"}).json() == want and want, params
+                assert pgc.get("/api/search", params=params).json() == client.get("/api/search", params=params).json()
+        pg.close()
+
+
+def test_serve_command(tmp_path: Path, data_dir: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "CTWATCH_TOKEN": TOKEN}
+    proc = subprocess.Popen([*CTWATCH, "serve", "--data-dir", str(data_dir), "--listen",
+                             f"127.0.0.1:{port}", "--watch", str(tmp_path / "w")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/", params={"q": "%.google.com", "output": "json"})
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.1)
+        assert r.status_code == 200 and len(r.json()) >= 2
+        put = httpx.put(f"http://127.0.0.1:{port}/api/watchlist", json={"text": "a.example\n"},
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+        assert put.status_code == 200 and (tmp_path / "w").read_text() == "a.example\n"
+        busy = subprocess.run([*CTWATCH, "serve", "--data-dir", str(data_dir), "--listen",
+                               f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=30)
+        assert busy.returncode == 2 and "cannot listen" in busy.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+
+
+def test_home_without_query_is_the_search_form(client: httpx.Client) -> None:
+    r = client.get("/")
+    assert r.status_code == 200 and 'id="search"' in r.text
+    assert orjson.loads(client.get("/api/search", params={"q": "nothing.invalid"}).content)["results"] == []
