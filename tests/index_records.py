@@ -19,15 +19,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import orjson
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ctwatch.cttypes import X509_ENTRY, TimestampedEntry, merkle_tree_leaf, parse_extra_data, parse_merkle_tree_leaf
+from ctwatch.cttypes import (
+    X509_ENTRY,
+    TimestampedEntry,
+    merkle_tree_leaf,
+    parse_extra_data,
+    parse_merkle_tree_leaf,
+)
 from ctwatch.entries import cert_info
 
 CTDATA = Path(__file__).parent / "data" / "ctdata"
@@ -45,15 +50,20 @@ TEST_LOG = ("https://ct.example.net/2025/", "7s3QZNXbGs7FXLedtM0TojKHRny87N7DUUh
 OTHER_LOG = ("https://ct.example.org/2025/", "u9+3kF3ldRBIqsUTaoqGRv23g1PtR8P0UdeE1e8XoHg=")
 
 
-def record(leaf_input: bytes, extra_data: bytes, log: tuple[str, str], index: int,
-           watch_item: str | None = None) -> dict[str, Any]:
+def record(
+    leaf_input: bytes, extra_data: bytes, log: tuple[str, str], index: int, watch_item: str | None = None
+) -> dict[str, Any]:
     """A monitor record: ``cert_info`` of a log entry plus the sighting, the DER and the chain."""
     entry = parse_merkle_tree_leaf(leaf_input)
     precert, chain = parse_extra_data(entry.entry_type, extra_data)
     info = cert_info(leaf_input, precert, chain).to_json()
     der = entry.body if entry.entry_type == X509_ENTRY else precert
     return {
-        **info, "log_url": log[0], "log_id": log[1], "index": index, "watch_item": watch_item,
+        **info,
+        "log_url": log[0],
+        "log_id": log[1],
+        "index": index,
+        "watch_item": watch_item,
         "der": base64.b64encode(der).decode() if der else None,
         "chain": [base64.b64encode(c).decode() for c in chain],
     }
@@ -69,7 +79,10 @@ def x509_entry(cert_der: bytes, chain: list[bytes], timestamp: int) -> tuple[byt
 def _pem_chain(path: Path) -> list[bytes]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a real chain certificate has a non-positive serial
-        return [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(path.read_bytes())]
+        return [
+            c.public_bytes(serialization.Encoding.DER)
+            for c in x509.load_pem_x509_certificates(path.read_bytes())
+        ]
 
 
 def real_records() -> list[dict[str, Any]]:
@@ -78,13 +91,24 @@ def real_records() -> list[dict[str, Any]]:
     out = []
     rfc = CTDATA / "rfc6962"
     e = orjson.loads((rfc / "argon2025h2" / "get-entries_912557348.json").read_bytes())["entries"][0]
-    out.append(record(base64.b64decode(e["leaf_input"]), base64.b64decode(e["extra_data"]), ARGON2025H2, 912557348,
-                      ".google.com"))
+    out.append(
+        record(
+            base64.b64decode(e["leaf_input"]),
+            base64.b64decode(e["extra_data"]),
+            ARGON2025H2,
+            912557348,
+            ".google.com",
+        )
+    )
     final = _pem_chain(CTDATA / "certs" / "luct" / "google-chain.pem")
     out.append(record(*x509_entry(final[0], final[1:], 1748857000000), TEST_LOG, 5, ".google.com"))
     e = orjson.loads((rfc / "icarus" / "get-entry-and-proof_120000000_129721434.json").read_bytes())
-    out.append(record(base64.b64decode(e["leaf_input"]), base64.b64decode(e["extra_data"]), ICARUS, 120000000))
-    for i, e in enumerate(orjson.loads((rfc / "ctgo-scanner-test" / "get-entries_0_3.json").read_bytes())["entries"]):
+    out.append(
+        record(base64.b64decode(e["leaf_input"]), base64.b64decode(e["extra_data"]), ICARUS, 120000000)
+    )
+    for i, e in enumerate(
+        orjson.loads((rfc / "ctgo-scanner-test" / "get-entries_0_3.json").read_bytes())["entries"]
+    ):
         out.append(record(base64.b64decode(e["leaf_input"]), base64.b64decode(e["extra_data"]), OTHER_LOG, i))
     for i, path in enumerate(sorted((CTDATA / "certs" / "x509-limbo-online").glob("*.chain.pem"))):
         chain = _pem_chain(path)
@@ -92,23 +116,40 @@ def real_records() -> list[dict[str, Any]]:
     return out
 
 
-def fresh_record(names: list[str], index: int, log: tuple[str, str] = TEST_LOG, days: int = 365,
-                 watch_item: str | None = None) -> dict[str, Any]:
+def fresh_record(
+    names: list[str],
+    index: int,
+    log: tuple[str, str] = TEST_LOG,
+    days: int = 365,
+    watch_item: str | None = None,
+) -> dict[str, Any]:
     """A record of a certificate issued now (valid for ``days``) by a throw-away CA, names verbatim."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ctwatch test CA")])
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=900))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=900))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     der = cert.public_bytes(serialization.Encoding.DER)
     ca_der = ca.public_bytes(serialization.Encoding.DER)
     return record(*x509_entry(der, [ca_der], int(now.timestamp() * 1000)), log, index, watch_item)
@@ -148,8 +189,19 @@ def postgres_cluster() -> Iterator[str]:
 
     try:
         run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "ctwatch", "--no-sync")
-        run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-t", "60", "-o",
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
         try:
             yield f"postgresql://ctwatch@127.0.0.1:{port}/postgres"
         finally:

@@ -31,8 +31,9 @@ class Listener:
         self.want = want
         self.opened = threading.Event()
         self.done = threading.Event()
-        self.client = certstream.core.CertStreamClient(self._on_message, url, skip_heartbeats=skip_heartbeats,
-                                                       on_open=self.opened.set)
+        self.client = certstream.core.CertStreamClient(
+            self._on_message, url, skip_heartbeats=skip_heartbeats, on_open=self.opened.set
+        )
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         assert self.opened.wait(10), "the certstream client did not connect"
@@ -76,8 +77,9 @@ def _publish(index: SqlIndex, feed: LiveFeed, records: list[dict[str, Any]]) -> 
     t.join()
 
 
-def test_client_receives_every_record_and_resumes_without_a_gap(feed_server: tuple[str, SqlIndex, LiveFeed],
-                                                              records: list[dict[str, Any]]) -> None:
+def test_client_receives_every_record_and_resumes_without_a_gap(
+    feed_server: tuple[str, SqlIndex, LiveFeed], records: list[dict[str, Any]]
+) -> None:
     ws, index, feed = feed_server
     first, second, third = records[:10], records[10:25], records[25:]
     _publish(index, feed, first)
@@ -97,24 +99,30 @@ def test_client_receives_every_record_and_resumes_without_a_gap(feed_server: tup
     assert cursors == sorted(set(cursors))
 
 
-def test_message_format_matches_certstream(feed_server: tuple[str, SqlIndex, LiveFeed],
-                                           records: list[dict[str, Any]]) -> None:
+def test_message_format_matches_certstream(
+    feed_server: tuple[str, SqlIndex, LiveFeed], records: list[dict[str, Any]]
+) -> None:
     ws, index, feed = feed_server
     _publish(index, feed, records[:3])
     full = Listener(f"{ws}/certstream?cursor=0", want=3).wait()
     for msg, rec in zip(full, records[:3], strict=True):
         assert msg["message_type"] == "certificate_update"
         data = msg["data"]
-        assert data["update_type"] == ("PrecertLogEntry" if rec["entry_type"] == "precert" else "X509LogEntry")
+        assert data["update_type"] == (
+            "PrecertLogEntry" if rec["entry_type"] == "precert" else "X509LogEntry"
+        )
         leaf = data["leaf_cert"]
         assert leaf["all_domains"] == rec["names"]
         assert data["cert_index"] == rec["index"] and data["source"]["url"] == rec["log_url"]
-        assert isinstance(data["seen"], float) and data["cert_link"].endswith(f"/cert/{data['cert_link'].split('/')[-1]}")
+        assert isinstance(data["seen"], float) and data["cert_link"].endswith(
+            f"/cert/{data['cert_link'].split('/')[-1]}"
+        )
         assert isinstance(leaf["not_before"], int) and isinstance(leaf["not_after"], int)
         assert leaf["subject"]["aggregated"] and "CN" in leaf["subject"]
         assert set(leaf["extensions"]) >= {"subjectAltName"} and leaf["as_der"] == rec["der"]
-        assert len(leaf["fingerprint"].split(":")) == 20 and leaf["serial_number"].lstrip("0") == \
-            rec["serial"].upper().lstrip("0")
+        assert len(leaf["fingerprint"].split(":")) == 20 and leaf["serial_number"].lstrip("0") == rec[
+            "serial"
+        ].upper().lstrip("0")
         assert [c["as_der"] for c in data["chain"]] == rec["chain"]
     assert full[0]["data"]["leaf_cert"]["extensions"]["ctlPoisonByte"] is True  # Argon's precert
     lite = Listener(f"{ws}/certstream/lite?cursor=0", want=3).wait()
@@ -123,11 +131,14 @@ def test_message_format_matches_certstream(feed_server: tuple[str, SqlIndex, Liv
     also_lite = Listener(f"{ws}/certstream?lite&cursor=0", want=1).wait()
     assert "chain" not in also_lite[0]["data"]
     domains = Listener(f"{ws}/domains-only?cursor=0", want=3).wait()
-    assert [(m["message_type"], m["data"]) for m in domains] == [("dns_entries", r["names"]) for r in records[:3]]
+    assert [(m["message_type"], m["data"]) for m in domains] == [
+        ("dns_entries", r["names"]) for r in records[:3]
+    ]
 
 
-def test_new_clients_start_at_the_head_and_heartbeats_are_skipped(feed_server: tuple[str, SqlIndex, LiveFeed],
-                                                                   records: list[dict[str, Any]]) -> None:
+def test_new_clients_start_at_the_head_and_heartbeats_are_skipped(
+    feed_server: tuple[str, SqlIndex, LiveFeed], records: list[dict[str, Any]]
+) -> None:
     ws, index, feed = feed_server
     _publish(index, feed, records[:5])
     beats = Listener(f"{ws}/certstream", want=1, skip_heartbeats=False).wait()
@@ -142,7 +153,8 @@ def test_new_clients_start_at_the_head_and_heartbeats_are_skipped(feed_server: t
 def test_bad_cursor_is_refused(feed_server: tuple[str, SqlIndex, LiveFeed]) -> None:
     ws, _, _ = feed_server
     errors: list[Exception] = []
-    client = certstream.core.CertStreamClient(lambda m, c: None, f"{ws}/certstream?cursor=-5",
-                                              on_error=errors.append)
+    client = certstream.core.CertStreamClient(
+        lambda m, c: None, f"{ws}/certstream?cursor=-5", on_error=errors.append
+    )
     client.run_forever()
     assert errors and "403" in str(errors[0])

@@ -14,8 +14,17 @@ from ctwatch.errors import DecodeError
 from ctwatch.store import QueryError, open_index
 from ctwatch.store.index import SqlIndex, SqliteIndex, parse_query
 
-from .index_records import CTDATA, HOSTILE, TEST_LOG, fresh_record, postgres_cluster, real_records, record, \
-    log_records, x509_entry
+from .index_records import (
+    CTDATA,
+    HOSTILE,
+    TEST_LOG,
+    fresh_record,
+    log_records,
+    postgres_cluster,
+    real_records,
+    record,
+    x509_entry,
+)
 
 
 def _pem_der(path: Path) -> bytes:
@@ -42,7 +51,9 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def sqlite_index(tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]]) -> Iterator[SqlIndex]:
+def sqlite_index(
+    tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]]
+) -> Iterator[SqlIndex]:
     ix = open_index(tmp_path_factory.mktemp("index"))
     ix.add(records)
     yield ix
@@ -91,8 +102,12 @@ def test_substring_pattern(index: SqlIndex, records: list[dict[str, Any]]) -> No
     assert {r["tbs_sha256"] for r in got} == want and want
     mixed = index.search("%.google%.com")
     assert {r["tbs_sha256"] for r in mixed} == _expected(
-        records, lambda r: any(n.find(".google") >= 0 and n.endswith(".com") and n.find(".google") + 7 <= len(n) - 4
-                               for n in r["names"]))
+        records,
+        lambda r: any(
+            n.find(".google") >= 0 and n.endswith(".com") and n.find(".google") + 7 <= len(n) - 4
+            for n in r["names"]
+        ),
+    )
 
 
 def test_underscore_and_quote_are_literal(index: SqlIndex) -> None:
@@ -113,7 +128,9 @@ def test_unicode_query_is_converted_to_punycode(index: SqlIndex) -> None:
     assert index.search("xn--biztosts-fza2j.hu") == got
 
 
-def test_certificate_and_precertificate_are_one_result(index: SqlIndex, records: list[dict[str, Any]]) -> None:
+def test_certificate_and_precertificate_are_one_result(
+    index: SqlIndex, records: list[dict[str, Any]]
+) -> None:
     tbs = records[0]["tbs_sha256"]  # Argon2025h2's precert entry; records[1] is its final certificate
     assert records[1]["tbs_sha256"] == tbs and records[1]["entry_type"] == "x509"
     got = index.search(f"sha256:{tbs}")
@@ -125,7 +142,9 @@ def test_certificate_and_precertificate_are_one_result(index: SqlIndex, records:
     detail = index.get(got[0]["id"])
     assert detail is not None
     assert [(s["log_url"], s["index"], s["entry_type"]) for s in detail["sightings"]] == [
-        (records[0]["log_url"], 912557348, "precert"), (records[1]["log_url"], 5, "x509")]
+        (records[0]["log_url"], 912557348, "precert"),
+        (records[1]["log_url"], 5, "x509"),
+    ]
     assert detail["cert_der"] == records[1]["der"] and detail["precert_der"] == records[0]["der"]
     assert detail["sightings"][0]["chain"] == records[0]["chain"]
     # the earliest log timestamp is the entry timestamp, as on crt.sh
@@ -137,8 +156,12 @@ def test_lookup_by_any_sha256_serial_id_and_issuer(index: SqlIndex, records: lis
     by_tbs = index.search(icarus["tbs_sha256"])
     assert [r["names"] for r in by_tbs] == [icarus["names"]]
     assert index.search(f"sha256:{icarus['cert_sha256'].upper()}") == by_tbs
-    assert index.search(f"serial:{':'.join(icarus['serial'][i:i + 2] for i in range(0, len(icarus['serial']), 2))}") \
+    assert (
+        index.search(
+            f"serial:{':'.join(icarus['serial'][i : i + 2] for i in range(0, len(icarus['serial']), 2))}"
+        )
         == by_tbs
+    )
     assert index.search(str(by_tbs[0]["id"])) == by_tbs == index.search(f"id:{by_tbs[0]['id']}")
     wr2 = index.search("", issuer="wr2")
     assert {r["tbs_sha256"] for r in wr2} == _expected(records, lambda r: "CN=WR2" in r["issuer"])
@@ -167,8 +190,9 @@ def test_paging_has_no_cap_and_no_overlap(index: SqlIndex, records: list[dict[st
     assert len({r["id"] for r in pages}) == len(pages)
 
 
-@pytest.mark.parametrize("q", ["", "%", "%%", "a%", "%ab%", "%.b", "%a%b%c%", "x" * 2000, "sha256:1234",
-                               "serial:xyz", "id:-1"])
+@pytest.mark.parametrize(
+    "q", ["", "%", "%%", "a%", "%ab%", "%.b", "%a%b%c%", "x" * 2000, "sha256:1234", "serial:xyz", "id:-1"]
+)
 def test_malformed_or_unindexable_queries_are_refused(sqlite_index: SqlIndex, q: str) -> None:
     with pytest.raises(QueryError):
         sqlite_index.search(q)
@@ -188,7 +212,9 @@ def test_substring_uses_the_trigram_index_not_a_scan(sqlite_index: SqliteIndex) 
         assert needle in plan and "SCAN dn " not in plan and not plan.startswith("SCAN dn"), plan
 
 
-def test_add_is_idempotent_and_since_is_a_gapless_cursor(tmp_path: Path, records: list[dict[str, Any]]) -> None:
+def test_add_is_idempotent_and_since_is_a_gapless_cursor(
+    tmp_path: Path, records: list[dict[str, Any]]
+) -> None:
     ix = open_index(tmp_path)
     ix.add(records[:10])
     first = ix.since(0, 1000)
@@ -206,18 +232,36 @@ def test_add_is_idempotent_and_since_is_a_gapless_cursor(tmp_path: Path, records
 
 def test_a_bad_record_writes_nothing(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     ix = open_index(tmp_path)
-    for bad in ({"tbs_sha256": "zz"}, {**records[3], "names": "x.com"}, {**records[3], "der": "%%%"},
-                {**records[3], "not_after": "yesterday"}, {**records[3], "index": -1}, "nope"):
+    for bad in (
+        {"tbs_sha256": "zz"},
+        {**records[3], "names": "x.com"},
+        {**records[3], "der": "%%%"},
+        {**records[3], "not_after": "yesterday"},
+        {**records[3], "index": -1},
+        "nope",
+    ):
         with pytest.raises(DecodeError):
             ix.add([records[2], bad])  # type: ignore[list-item]
     assert ix.head() == 0 and ix.search("%.com") == []
     ix.close()
 
 
-def test_sqlite_and_postgres_answer_identically(sqlite_index: SqlIndex, pg_index: SqlIndex,
-                                                records: list[dict[str, Any]]) -> None:
-    queries = ["google.com", "%.google.com", "%oogle%", "%.test", "%.example.com", HOSTILE, records[2]["tbs_sha256"],
-               f"serial:{records[3]['serial']}", "id:3", "%.google%.com", "biztosítás.hu"]
+def test_sqlite_and_postgres_answer_identically(
+    sqlite_index: SqlIndex, pg_index: SqlIndex, records: list[dict[str, Any]]
+) -> None:
+    queries = [
+        "google.com",
+        "%.google.com",
+        "%oogle%",
+        "%.test",
+        "%.example.com",
+        HOSTILE,
+        records[2]["tbs_sha256"],
+        f"serial:{records[3]['serial']}",
+        "id:3",
+        "%.google%.com",
+        "biztosítás.hu",
+    ]
     for q in queries:
         for kw in ({}, {"dedupe": False}, {"exclude_expired": True}, {"limit": 2, "after": 30}):
             assert sqlite_index.search(q, **kw) == pg_index.search(q, **kw), (q, kw)

@@ -268,3 +268,68 @@ def test_bad_watchlist_and_log_list_are_refused_clearly(tmp_path: Path) -> None:
     ll.write_text("{not json")
     r = ctwatch("run", "--once", "--logs", ll, "--data-dir", tmp_path / "d")
     assert r.returncode == 2 and "not JSON" in r.stderr
+
+
+@pytest.mark.parametrize(("mode", "kind"), [
+    ("bad_checkpoint_signature", "bad_checkpoint"),
+    ("root_mismatch", "root_mismatch"),
+    ("wrong_leaf_index", "bad_leaf_index"),
+    ("issuer_mismatch", "issuer_mismatch"),
+])
+def test_static_misbehaviour_from_the_start(small_corpus: Path, tmp_path: Path, watchlist: Path, mode: str,
+                                            kind: str) -> None:
+    alerts = tmp_path / "alerts.jsonl"
+    with TestLogServer(small_corpus, modes=[f"static:{mode}"]) as log:
+        loglist = only_protocol(log.loglist_path, "static", tmp_path / "list.json")
+        r = run_once(loglist, tmp_path / "d", alerts, watchlist)
+        assert r.returncode == 3, r.stderr
+        events = read_events(alerts)
+        mis = [e for e in events if e["event"] == "log_misbehaviour"]
+        assert [m["kind"] for m in mis] == [kind]
+        assert mis[0]["evidence"] and mis[0]["log_url"] == log.static_url
+        assert certs(events) == [] or mode == "issuer_mismatch"
+        ((pos, verified),) = state_positions(tmp_path / "d").values()
+        assert verified == 0
+
+
+@pytest.mark.parametrize(("mode", "kind"), [("fork", "inconsistent_tree"), ("shrink", "shrinking_tree")])
+def test_static_misbehaviour_after_an_honest_run(small_corpus: Path, tmp_path: Path, watchlist: Path,
+                                                 mode: str, kind: str) -> None:
+    alerts = tmp_path / "alerts.jsonl"
+    with TestLogServer(small_corpus) as log:
+        loglist = only_protocol(log.loglist_path, "static", tmp_path / "list.json")
+        assert run_once(loglist, tmp_path / "d", alerts, watchlist).returncode == 0
+        honest = certs(read_events(alerts))
+        if mode == "fork":
+            log.grow(300, [Plant(("after-the-fork.example.com",))])
+        log.set_modes(f"static:{mode}")
+        r = run_once(loglist, tmp_path / "d", alerts, watchlist)
+        assert r.returncode == 3, r.stderr
+        events = read_events(alerts)
+        assert certs(events) == honest
+        assert [m["kind"] for m in events if m["event"] == "log_misbehaviour"] == [kind]
+        ((pos, verified),) = state_positions(tmp_path / "d").values()
+        assert pos == verified == 3000
+
+
+def test_kill_9_and_resume_on_a_tiled_log(big_corpus: Path, tmp_path: Path, watchlist: Path) -> None:
+    rng = random.Random(99)
+    data, alerts = tmp_path / "data", tmp_path / "alerts.jsonl"
+    with TestLogServer(big_corpus) as log:
+        loglist = only_protocol(log.loglist_path, "static", tmp_path / "list.json")
+        args = ("run", "--once", "--logs", loglist, "--data-dir", data, "--alerts-jsonl", alerts,
+                "--watch", watchlist)
+        kills = 0
+        for _ in range(5):
+            p = spawn(*args)
+            time.sleep(rng.uniform(0.3, 2.0))
+            if p.poll() is not None:
+                break
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+            kills += 1
+        assert kills >= 2
+        r = ctwatch(*args)
+        assert r.returncode == 0, r.stderr
+        assert_found_exactly_planted(read_events(alerts), big_corpus)
+        assert state_positions(data)[log.static_url] == (100_000, 100_000)

@@ -26,12 +26,30 @@ from ctwatch.store.index import SqlIndex
 from ctwatch.web import app as web_app
 from ctwatch.web import create_app
 
-from .index_records import HOSTILE, fresh_record, free_port, log_records, postgres_cluster, real_records, serving
+from .index_records import (
+    HOSTILE,
+    free_port,
+    fresh_record,
+    log_records,
+    postgres_cluster,
+    real_records,
+    serving,
+)
 
 TOKEN = "s3cret-token"
 CTWATCH = [sys.executable, "-c", "from ctwatch.cli import main; main()"]
-CRTSH_FIELDS = {"issuer_ca_id", "issuer_name", "common_name", "name_value", "id", "entry_timestamp", "not_before",
-                "not_after", "serial_number", "result_count"}
+CRTSH_FIELDS = {
+    "issuer_ca_id",
+    "issuer_name",
+    "common_name",
+    "name_value",
+    "id",
+    "entry_timestamp",
+    "not_before",
+    "not_after",
+    "serial_number",
+    "result_count",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +69,21 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, A
     state = StateDB(d / "state.sqlite")
     hostile = next(r for r in records if HOSTILE in r["names"])
     with state.transaction():
-        state.add_event({**hostile, "event": "discovered_cert", "id": "discovered_cert:" + hostile["tbs_sha256"],
-                         "time": "2025-06-01T00:00:05Z", "watch_item": ".example.com", "unexpected": True})
-    state.record_error("7s3QZNXbGs7FXLedtM0TojKHRny87N7DUUhZRnEftZs=", "https://ct.example.net/2025/",
-                       "<b>connection refused</b>")
+        state.add_event(
+            {
+                **hostile,
+                "event": "discovered_cert",
+                "id": "discovered_cert:" + hostile["tbs_sha256"],
+                "time": "2025-06-01T00:00:05Z",
+                "watch_item": ".example.com",
+                "unexpected": True,
+            }
+        )
+    state.record_error(
+        "7s3QZNXbGs7FXLedtM0TojKHRny87N7DUUhZRnEftZs=",
+        "https://ct.example.net/2025/",
+        "<b>connection refused</b>",
+    )
     state.close()
     return d
 
@@ -120,15 +149,20 @@ def test_native_api_pages_and_details(client: httpx.Client, records: list[dict[s
     assert client.get("/api/search", params={"q": "x", "limit": "lots"}).status_code == 400
 
 
-def test_pem_download_is_the_logged_der_and_chain(client: httpx.Client, records: list[dict[str, Any]]) -> None:
-    cid = client.get("/api/search", params={"q": f"sha256:{records[0]['tbs_sha256']}"}).json()["results"][0]["id"]
+def test_pem_download_is_the_logged_der_and_chain(
+    client: httpx.Client, records: list[dict[str, Any]]
+) -> None:
+    cid = client.get("/api/search", params={"q": f"sha256:{records[0]['tbs_sha256']}"}).json()["results"][0][
+        "id"
+    ]
     for kind, rec in (("precert", records[0]), ("x509", records[1])):
         r = client.get(f"/cert/{cid}/pem", params={"type": kind})
         assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
         certs = x509.load_pem_x509_certificates(r.content)
         assert certs[0].public_bytes(Encoding.DER) == base64.b64decode(rec["der"])
-        assert [c.public_bytes(Encoding.DER) for c in certs[1:]] == \
-            [base64.b64decode(c) for c in rec["chain"]]
+        assert [c.public_bytes(Encoding.DER) for c in certs[1:]] == [
+            base64.b64decode(c) for c in rec["chain"]
+        ]
 
 
 def test_hostile_names_render_as_text(client: httpx.Client) -> None:
@@ -149,8 +183,18 @@ def test_detail_page_decodes_the_certificate(client: httpx.Client, records: list
     r = client.get("/", params={"sha256": records[0]["tbs_sha256"]}, follow_redirects=False)
     assert r.status_code == 303
     page = client.get(r.headers["location"]).text
-    for text in ("Precertificate", "Certificate", "Embedded SCTs", "logs/us1/argon2025h2/", "CN=WR2", "912557348",
-                 "Log sightings", "subjectAltName", "critical CT poison", records[0]["tbs_sha256"]):
+    for text in (
+        "Precertificate",
+        "Certificate",
+        "Embedded SCTs",
+        "logs/us1/argon2025h2/",
+        "CN=WR2",
+        "912557348",
+        "Log sightings",
+        "subjectAltName",
+        "critical CT poison",
+        records[0]["tbs_sha256"],
+    ):
         assert text in page, text
 
 
@@ -203,8 +247,12 @@ def test_writes_are_disabled_without_a_token(data_dir: Path, tmp_path: Path) -> 
     watch = tmp_path / "w"
     app = create_app(ix, data_dir / "state.sqlite", None, watch_path=watch)
     with serving(app) as base, httpx.Client(base_url=base) as c:
-        assert c.put("/api/watchlist", json={"text": "a.com\n"}, headers={"Authorization": "Bearer x"}).status_code \
+        assert (
+            c.put(
+                "/api/watchlist", json={"text": "a.com\n"}, headers={"Authorization": "Bearer x"}
+            ).status_code
             == 403
+        )
         assert "Read-only" in c.get("/watchlist").text
     assert not watch.exists()
     ix.close()
@@ -215,20 +263,41 @@ def test_api_is_identical_on_postgres(client: httpx.Client, records: list[dict[s
         pg: SqlIndex = open_index(None, url)
         pg.add(records)
         with serving(create_app(pg, None, None)) as base, httpx.Client(base_url=base, timeout=30) as pgc:
-            for params in ({"q": "%.google.com"}, {"q": "%oogle%"}, {"q": "%.test", "deduplicate": "N"},
-                           {"q": HOSTILE}, {"issuer": "%wr2%"}, {"q": "%.net", "exclude": "expired"}):
+            for params in (
+                {"q": "%.google.com"},
+                {"q": "%oogle%"},
+                {"q": "%.test", "deduplicate": "N"},
+                {"q": HOSTILE},
+                {"issuer": "%wr2%"},
+                {"q": "%.net", "exclude": "expired"},
+            ):
                 want = client.get("/", params={**params, "output": "json"}).json()
                 assert pgc.get("/", params={**params, "output": "json"}).json() == want and want, params
-                assert pgc.get("/api/search", params=params).json() == client.get("/api/search", params=params).json()
+                assert (
+                    pgc.get("/api/search", params=params).json()
+                    == client.get("/api/search", params=params).json()
+                )
         pg.close()
 
 
 def test_serve_command(tmp_path: Path, data_dir: Path) -> None:
     port = free_port()
     env = {**os.environ, "CTWATCH_TOKEN": TOKEN}
-    proc = subprocess.Popen([*CTWATCH, "serve", "--data-dir", str(data_dir), "--listen",
-                             f"127.0.0.1:{port}", "--watch", str(tmp_path / "w")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            *CTWATCH,
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--watch",
+            str(tmp_path / "w"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -236,14 +305,23 @@ def test_serve_command(tmp_path: Path, data_dir: Path) -> None:
                 r = httpx.get(f"http://127.0.0.1:{port}/", params={"q": "%.google.com", "output": "json"})
                 break
             except httpx.ConnectError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    proc.stderr.read() if proc.stderr else ""
+                )
                 time.sleep(0.1)
         assert r.status_code == 200 and len(r.json()) >= 2
-        put = httpx.put(f"http://127.0.0.1:{port}/api/watchlist", json={"text": "a.example\n"},
-                        headers={"Authorization": f"Bearer {TOKEN}"})
+        put = httpx.put(
+            f"http://127.0.0.1:{port}/api/watchlist",
+            json={"text": "a.example\n"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
         assert put.status_code == 200 and (tmp_path / "w").read_text() == "a.example\n"
-        busy = subprocess.run([*CTWATCH, "serve", "--data-dir", str(data_dir), "--listen",
-                               f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=30)
+        busy = subprocess.run(
+            [*CTWATCH, "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert busy.returncode == 2 and "cannot listen" in busy.stderr
     finally:
         proc.send_signal(signal.SIGINT)

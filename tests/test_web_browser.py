@@ -18,8 +18,16 @@ from ctwatch.web import create_app
 from .index_records import HOSTILE, log_records, real_records, serving
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TOKEN = "browser-token"
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -30,14 +38,24 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, 
     if not shutil.which(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     d = tmp_path_factory.mktemp("site")
-    records: list[dict[str, Any]] = real_records()[:4] + log_records(d / "log", 20, [[HOSTILE, "www.example.com"]])
+    records: list[dict[str, Any]] = real_records()[:4] + log_records(
+        d / "log", 20, [[HOSTILE, "www.example.com"]]
+    )
     index = open_index(d)
     index.add(records)
     hostile = next(r for r in records if HOSTILE in r["names"])
     state = StateDB(d / "state.sqlite")
     with state.transaction():
-        state.add_event({**hostile, "event": "discovered_cert", "id": "discovered_cert:" + hostile["tbs_sha256"],
-                         "time": "2025-06-01T00:00:05Z", "watch_item": ".example.com", "unexpected": True})
+        state.add_event(
+            {
+                **hostile,
+                "event": "discovered_cert",
+                "id": "discovered_cert:" + hostile["tbs_sha256"],
+                "time": "2025-06-01T00:00:05Z",
+                "watch_item": ".example.com",
+                "unexpected": True,
+            }
+        )
     state.close()
     watch = d / "watchlist"
     watch.write_text(".example.com\n")
@@ -70,7 +88,9 @@ def dialogs(page: Any) -> Iterator[list[str]]:
     page.remove_listener("dialog", on_dialog)
 
 
-def test_search_and_open_a_hostile_certificate(site: tuple[str, Path, Path], page: Any, dialogs: list[str]) -> None:
+def test_search_and_open_a_hostile_certificate(
+    site: tuple[str, Path, Path], page: Any, dialogs: list[str]
+) -> None:
     base, _, _ = site
     page.goto(base + "/")
     page.fill("#q", "%.example.com")
@@ -87,7 +107,9 @@ def test_search_and_open_a_hostile_certificate(site: tuple[str, Path, Path], pag
     assert dialogs == []
 
 
-def test_open_a_real_certificate_and_its_details(site: tuple[str, Path, Path], page: Any, dialogs: list[str]) -> None:
+def test_open_a_real_certificate_and_its_details(
+    site: tuple[str, Path, Path], page: Any, dialogs: list[str]
+) -> None:
     base, _, _ = site
     page.goto(base + "/?q=%25.google.com")
     page.locator("#results tr", has_text="appengine.google.com").locator("a.cert-link").click()
@@ -104,15 +126,16 @@ def test_edit_the_watchlist(site: tuple[str, Path, Path], page: Any, dialogs: li
     page.fill("#token", "wrong")
     page.fill("#watchlist", ".example.com\n.example.org\n")
     page.click("#save-watchlist")
-    page.wait_for_function("document.getElementById('watchlist-status').textContent.startsWith('not saved')")
+    status = playwright_api.expect(page.locator("#watchlist-status"))
+    status.to_contain_text("not saved: a valid bearer token is required")
     assert watch.read_text() == ".example.com\n"
     page.fill("#token", TOKEN)
     page.click("#save-watchlist")
-    page.wait_for_function("document.getElementById('watchlist-status').textContent === 'saved'")
+    status.to_have_text("saved")
     assert watch.read_text() == ".example.com\n.example.org\n"
     page.fill("#watchlist", "not a name!\n")
     page.click("#save-watchlist")
-    page.wait_for_function("document.getElementById('watchlist-status').textContent.includes('line 1')")
+    status.to_contain_text("line 1")
     assert watch.read_text() == ".example.com\n.example.org\n"
     page.reload()
     assert page.input_value("#watchlist") == ".example.com\n.example.org\n"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from ..match.policy import CRITICAL, PolicyResult
 from .index import IndexResult
@@ -128,28 +129,30 @@ def decide(scts: list[SctCheck], chain_valid: bool, chain_error: str | None, key
     return Verdict(verdict, reasons, code)
 
 
-def render_text(report: dict[str, object]) -> str:
+def _printable(text: str) -> str:
+    """Escape control and format characters: certificates and servers choose much of the text."""
+    return "".join(c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" for c in text)
+
+
+def render_text(r: dict[str, Any]) -> str:
     """The human form of a ``check --json`` object: verdict and reasons first, then the details."""
-    r: dict[str, object] = report
     cert = r["certificate"]
-    assert isinstance(cert, dict)
-    lines = [f"{r['target']} (name {r['name'] or '-'}"
-             + (f", {r['tls_version']})" if r["tls_version"] else ")"),
+    names = cert["names"]
+    tls = f", {r['tls_version']}" if r["tls_version"] else ""
+    lines = [f"{r['target']} (name {r['name'] or '-'}{tls})",
              f"verdict: {r['verdict']} (exit {r['exit_code']})"]
-    lines += [f"  - {reason}" for reason in r["reasons"]]  # type: ignore[attr-defined]
+    lines += [f"  - {reason}" for reason in r["reasons"]]
     lines += [
         f"certificate: {cert['subject'] or '(empty subject)'}",
         f"  issuer:    {cert['issuer']}",
         f"  valid:     {cert['not_before']} to {cert['not_after']}",
-        f"  names:     {', '.join(cert['names'][:8])}" + (" …" if len(cert["names"]) > 8 else ""),
+        f"  names:     {', '.join(names[:8])}" + (" …" if len(names) > 8 else ""),
         f"  tbs_sha256 {cert['tbs_sha256']}",
         "chain: " + ("valid" if r["chain_valid"] else f"INVALID ({r['chain_error']})")
         + ("" if r["key_proven"] is not False else f"; key NOT proven ({r['key_error']})"),
+        f"SCTs: {len(r['scts'])}",
     ]
-    scts = r["scts"]
-    assert isinstance(scts, list)
-    lines.append(f"SCTs: {len(scts)}")
-    for s in scts:
+    for s in r["scts"]:
         when = _when(s["timestamp"]) if s["timestamp"] is not None else "?"
         sig = "signature ok" if s["signature_valid"] and not s["error"] else f"INVALID: {s['error']}"
         lines.append(f"  {s['origin']:<13} {s['log'] or s['log_id'] or '?'} | {when} | {sig}")
@@ -158,4 +161,4 @@ def render_text(report: dict[str, object]) -> str:
             detail = f" ({s['inclusion_error']})" if s["inclusion_error"] else ""
             lines.append(f"  {'':<13} inclusion: {s['inclusion']}{where}{detail}; "
                          f"MMD {'elapsed' if s['mmd_elapsed'] else 'not yet elapsed'}")
-    return "\n".join(lines)
+    return _printable("\n".join(lines))

@@ -44,7 +44,7 @@ from typing import Any, Protocol
 import idna
 import orjson
 
-from ..errors import CtwatchError, DecodeError
+from ..errors import ConfigError, CtwatchError, DecodeError
 
 MAX_QUERY = 1024
 MAX_LIMIT = 10_000
@@ -68,8 +68,16 @@ class Index(Protocol):
     def add(self, records: list[dict[str, Any]]) -> None:
         """Store certificate records (idempotent): new certificates, new sightings, nothing twice."""
 
-    def search(self, q: str, *, issuer: str | None = None, exclude_expired: bool = False, dedupe: bool = True,
-               after: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def search(
+        self,
+        q: str,
+        *,
+        issuer: str | None = None,
+        exclude_expired: bool = False,
+        dedupe: bool = True,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
         """Certificates matching a crt.sh-style query, newest first; ``after`` pages (an id)."""
 
     def get(self, cert_id: int) -> dict[str, Any] | None:
@@ -89,10 +97,10 @@ def open_index(data_dir: Path | None, db_url: str | None = None) -> SqlIndex:
     """PostgreSQL when ``db_url`` is given, else SQLite at ``<data_dir>/index.sqlite``."""
     if db_url:
         if not db_url.startswith(("postgresql://", "postgres://")):
-            raise QueryError(f"--db must be a postgresql:// URL, not {db_url.split(':', 1)[0]!r}")
+            raise ConfigError(f"--db must be a postgresql:// URL, not {db_url.split(':', 1)[0]!r}")
         return PostgresIndex(db_url)
     if data_dir is None:
-        raise QueryError("an index needs a data directory or a database URL")
+        raise ConfigError("an index needs a data directory or a database URL")
     return SqliteIndex(data_dir / "index.sqlite")
 
 
@@ -327,17 +335,27 @@ def validate_record(rec: dict[str, Any]) -> _Record:
         variant = hashlib.sha256(der).hexdigest()
     watch_item = rec.get("watch_item")
     return _Record(
-        tbs=tbs, kind=kind, variant_sha256=variant, der=der,
+        tbs=tbs,
+        kind=kind,
+        variant_sha256=variant,
+        der=der,
         chain=[_b64(c, "chain") for c in chain_in],
-        issuer=_str(rec, "issuer") or "", issuer_spki=_hex_or_none(rec, "issuer_spki_sha256") or "",
-        serial=serial, subject=subject, common_name=_common_name(subject), names=names,
+        issuer=_str(rec, "issuer") or "",
+        issuer_spki=_hex_or_none(rec, "issuer_spki_sha256") or "",
+        serial=serial,
+        subject=subject,
+        common_name=_common_name(subject),
+        names=names,
         names_unicode=[str(n) for n in uni],
         not_before=_iso_to_unix(rec.get("not_before"), "not_before"),
         not_after=_iso_to_unix(rec.get("not_after"), "not_after"),
-        timestamp=_int(rec, "timestamp"), pubkey=_hex_or_none(rec, "pubkey_sha256"),
+        timestamp=_int(rec, "timestamp"),
+        pubkey=_hex_or_none(rec, "pubkey_sha256"),
         watch_item=watch_item if isinstance(watch_item, str) else None,
         unexpected=bool(rec.get("unexpected")),
-        log_id=_str(rec, "log_id") or "", log_url=_str(rec, "log_url") or "", index=_int(rec, "index"),
+        log_id=_str(rec, "log_id") or "",
+        log_url=_str(rec, "log_url") or "",
+        index=_int(rec, "index"),
     )
 
 
@@ -450,18 +468,31 @@ class SqlIndex:
 
     def _add_one(self, conn: Any, r: _Record, now: float) -> None:
         ca_id = self._ca_id(conn, r.issuer, r.issuer_spki)
-        sha_col, der_col = ("precert_sha256", "precert_der") if r.kind == PRECERT else ("cert_sha256", "cert_der")
+        sha_col, der_col = (
+            ("precert_sha256", "precert_der") if r.kind == PRECERT else ("cert_sha256", "cert_der")
+        )
         row = self._ex(conn, "SELECT id FROM certs WHERE tbs_sha256 = ?", (r.tbs,)).fetchone()
         if row is None:
-            cert_id = self._ex(
-                conn,
-                f"INSERT INTO certs (tbs_sha256, {sha_col}, {der_col}, kinds, ca_id, serial, subject, common_name,"
-                " names, names_unicode, not_before, not_after, first_seen, pubkey_sha256, watch_item, unexpected)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-                (r.tbs, r.variant_sha256, r.der, r.kind, ca_id, r.serial, r.subject, r.common_name,
-                 orjson.dumps(r.names).decode(), orjson.dumps(r.names_unicode).decode(), r.not_before,
-                 r.not_after, r.timestamp, r.pubkey, r.watch_item, int(r.unexpected)),
-            ).fetchone()[0]
+            cols = {
+                "tbs_sha256": r.tbs,
+                sha_col: r.variant_sha256,
+                der_col: r.der,
+                "kinds": r.kind,
+                "ca_id": ca_id,
+                "serial": r.serial,
+                "subject": r.subject,
+                "common_name": r.common_name,
+                "names": orjson.dumps(r.names).decode(),
+                "names_unicode": orjson.dumps(r.names_unicode).decode(),
+                "not_before": r.not_before,
+                "not_after": r.not_after,
+                "first_seen": r.timestamp,
+                "pubkey_sha256": r.pubkey,
+                "watch_item": r.watch_item,
+                "unexpected": int(r.unexpected),
+            }
+            sql = f"INSERT INTO certs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) RETURNING id"
+            cert_id = self._ex(conn, sql, list(cols.values())).fetchone()[0]
             self._add_names(conn, cert_id, r.names)
         else:
             cert_id = row[0]
@@ -470,10 +501,20 @@ class SqlIndex:
                 f"UPDATE certs SET {sha_col} = COALESCE({sha_col}, ?), {der_col} = COALESCE({der_col}, ?),"
                 " kinds = kinds | ?,"
                 " first_seen = CASE WHEN ? < first_seen THEN ? ELSE first_seen END,"
-                " watch_item = COALESCE(watch_item, ?), unexpected = CASE WHEN ? > unexpected THEN ? ELSE unexpected END"
+                " watch_item = COALESCE(watch_item, ?),"
+                " unexpected = CASE WHEN ? > unexpected THEN ? ELSE unexpected END"
                 " WHERE id = ?",
-                (r.variant_sha256, r.der, r.kind, r.timestamp, r.timestamp, r.watch_item, int(r.unexpected),
-                 int(r.unexpected), cert_id),
+                (
+                    r.variant_sha256,
+                    r.der,
+                    r.kind,
+                    r.timestamp,
+                    r.timestamp,
+                    r.watch_item,
+                    int(r.unexpected),
+                    int(r.unexpected),
+                    cert_id,
+                ),
             )
         chain = []
         for der in r.chain:
@@ -485,29 +526,55 @@ class SqlIndex:
             conn,
             "INSERT INTO sightings (cert_id, log_id, log_url, idx, timestamp, entry_type, chain, seen)"
             " SELECT ?,?,?,?,?,?,?,? WHERE NOT EXISTS (SELECT 1 FROM sightings WHERE log_id = ? AND idx = ?)",
-            (cert_id, r.log_id, r.log_url, r.index, r.timestamp, KIND_NAMES[r.kind], " ".join(chain), now,
-             r.log_id, r.index),
+            (
+                cert_id,
+                r.log_id,
+                r.log_url,
+                r.index,
+                r.timestamp,
+                KIND_NAMES[r.kind],
+                " ".join(chain),
+                now,
+                r.log_id,
+                r.index,
+            ),
         )
 
     def _ca_id(self, conn: Any, name: str, spki: str) -> int:
         row = self._ex(conn, "SELECT id FROM cas WHERE name = ? AND spki_sha256 = ?", (name, spki)).fetchone()
         if row is not None:
             return int(row[0])
-        return int(self._ex(conn, "INSERT INTO cas (name, name_lc, spki_sha256) VALUES (?,?,?) RETURNING id",
-                            (name, name.lower(), spki)).fetchone()[0])
+        return int(
+            self._ex(
+                conn,
+                "INSERT INTO cas (name, name_lc, spki_sha256) VALUES (?,?,?) RETURNING id",
+                (name, name.lower(), spki),
+            ).fetchone()[0]
+        )
 
     def _add_names(self, conn: Any, cert_id: int, names: list[str]) -> None:
         for name in names:
             rev = name[::-1]
             row = self._ex(conn, "SELECT id FROM dn WHERE rev = ?", (rev,)).fetchone()
-            name_id = row[0] if row else self._ex(conn, "INSERT INTO dn (rev) VALUES (?) RETURNING id",
-                                                  (rev,)).fetchone()[0]
+            name_id = (
+                row[0]
+                if row
+                else self._ex(conn, "INSERT INTO dn (rev) VALUES (?) RETURNING id", (rev,)).fetchone()[0]
+            )
             self._ex(conn, "INSERT INTO cert_names (name_id, cert_id) VALUES (?, ?)", (name_id, cert_id))
 
     # -- reading --
 
-    def search(self, q: str, *, issuer: str | None = None, exclude_expired: bool = False, dedupe: bool = True,
-               after: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def search(
+        self,
+        q: str,
+        *,
+        issuer: str | None = None,
+        exclude_expired: bool = False,
+        dedupe: bool = True,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
         """See :class:`Index`. ``q`` may be empty when ``issuer`` (a substring or ``%`` pattern) is given."""
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT} (page with 'after')")
@@ -535,7 +602,9 @@ class SqlIndex:
             args.append(after)
         rows = self._all(
             f"SELECT {_CERT_COLS} FROM certs c JOIN cas a ON a.id = c.ca_id WHERE {' AND '.join(where)}"
-            " ORDER BY c.id DESC LIMIT ?", [*args, limit])
+            " ORDER BY c.id DESC LIMIT ?",
+            [*args, limit],
+        )
         out = []
         for row in rows:
             d = _cert_dict(row)
@@ -572,46 +641,73 @@ class SqlIndex:
             return sql, args
         grams = trigrams(segments)
         if not grams:
-            raise QueryError(f"pattern {pattern[:80]!r} is too broad: give at least {MIN_LITERAL} characters "
-                             "in a row")
+            raise QueryError(
+                f"pattern {pattern[:80]!r} is too broad: give at least {MIN_LITERAL} characters in a row"
+            )
         return self.trigram_sql, self._trigram_args(grams, rev_like)
 
     def get(self, cert_id: int) -> dict[str, Any] | None:
         """See :class:`Index`: adds ``cert_der``/``precert_der`` (base64) and ``sightings``."""
-        row = self._one(f"SELECT {_CERT_COLS}, c.cert_der, c.precert_der FROM certs c JOIN cas a ON a.id = c.ca_id"
-                        " WHERE c.id = ?", (cert_id,))
+        row = self._one(
+            f"SELECT {_CERT_COLS}, c.cert_der, c.precert_der FROM certs c JOIN cas a ON a.id = c.ca_id"
+            " WHERE c.id = ?",
+            (cert_id,),
+        )
         if row is None:
             return None
         d = _cert_dict(row)
         d["cert_der"] = _b64s(row[_N_CERT_COLS])
         d["precert_der"] = _b64s(row[_N_CERT_COLS + 1])
-        rows = self._all("SELECT seq, log_url, log_id, idx, timestamp, entry_type, chain, seen FROM sightings"
-                         " WHERE cert_id = ? ORDER BY timestamp, seq", (cert_id,))
+        rows = self._all(
+            "SELECT seq, log_url, log_id, idx, timestamp, entry_type, chain, seen FROM sightings"
+            " WHERE cert_id = ? ORDER BY timestamp, seq",
+            (cert_id,),
+        )
         ders = self._chain_ders({h for r in rows for h in r[6].split()})
-        d["sightings"] = [{
-            "cursor": r[0], "log_url": r[1], "log_id": r[2], "index": r[3], "timestamp": r[4],
-            "entry_type": r[5], "chain": [ders[h] for h in r[6].split() if h in ders], "seen": r[7],
-        } for r in rows]
+        d["sightings"] = [
+            {
+                "cursor": r[0],
+                "log_url": r[1],
+                "log_id": r[2],
+                "index": r[3],
+                "timestamp": r[4],
+                "entry_type": r[5],
+                "chain": [ders[h] for h in r[6].split() if h in ders],
+                "seen": r[7],
+            }
+            for r in rows
+        ]
         return d
 
     def since(self, cursor: int, limit: int) -> list[dict[str, Any]]:
         """See :class:`Index`: each item is a monitor-style record plus ``cursor`` and ``id``."""
         rows = self._all(
-            f"SELECT {_CERT_COLS}, s.seq, s.log_url, s.log_id, s.idx, s.timestamp, s.entry_type, s.chain, s.seen,"
+            f"SELECT {_CERT_COLS}, s.seq, s.log_url, s.log_id, s.idx, s.timestamp, s.entry_type, s.chain,"
+            " s.seen,"
             " CASE WHEN s.entry_type = 'precert' THEN c.precert_der ELSE c.cert_der END"
             " FROM sightings s JOIN certs c ON c.id = s.cert_id JOIN cas a ON a.id = c.ca_id"
-            " WHERE s.seq > ? ORDER BY s.seq LIMIT ?", (cursor, max(1, min(limit, MAX_LIMIT))))
+            " WHERE s.seq > ? ORDER BY s.seq LIMIT ?",
+            (cursor, max(1, min(limit, MAX_LIMIT))),
+        )
         ders = self._chain_ders({h for r in rows for h in r[_N_CERT_COLS + 6].split()})
         out = []
         for row in rows:
             d = _cert_dict(row)
             seq, log_url, log_id, idx, ts, etype, chain, seen, der = row[_N_CERT_COLS:]
-            d.update({
-                "cursor": seq, "log_url": log_url, "log_id": log_id, "index": idx, "timestamp": ts,
-                "entry_type": etype, "seen": seen, "der": _b64s(der),
-                "cert_sha256": d["precert_sha256"] if etype == "precert" else d["cert_sha256"],
-                "chain": [ders[h] for h in chain.split() if h in ders],
-            })
+            d.update(
+                {
+                    "cursor": seq,
+                    "log_url": log_url,
+                    "log_id": log_id,
+                    "index": idx,
+                    "timestamp": ts,
+                    "entry_type": etype,
+                    "seen": seen,
+                    "der": _b64s(der),
+                    "cert_sha256": d["precert_sha256"] if etype == "precert" else d["cert_sha256"],
+                    "chain": [ders[h] for h in chain.split() if h in ders],
+                }
+            )
             out.append(d)
         return out
 
@@ -623,7 +719,9 @@ class SqlIndex:
         if not hashes:
             return {}
         hs = sorted(hashes)
-        rows = self._all(f"SELECT sha256, der FROM chain_certs WHERE sha256 IN ({','.join('?' * len(hs))})", hs)
+        rows = self._all(
+            f"SELECT sha256, der FROM chain_certs WHERE sha256 IN ({','.join('?' * len(hs))})", hs
+        )
         return {h: base64.b64encode(bytes(der)).decode() for h, der in rows}
 
 
@@ -708,8 +806,10 @@ class SqliteIndex(SqlIndex):
     monitor's own state (FULL) is the record of what was processed.
     """
 
-    trigram_sql = ("SELECT d.id FROM dn d WHERE d.id IN (SELECT rowid FROM dn_trgm WHERE dn_trgm MATCH ?)"
-                   " AND d.rev LIKE ? ESCAPE '\\'")
+    trigram_sql = (
+        "SELECT d.id FROM dn d WHERE d.id IN (SELECT rowid FROM dn_trgm WHERE dn_trgm MATCH ?)"
+        " AND d.rev LIKE ? ESCAPE '\\'"
+    )
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -827,7 +927,7 @@ class PostgresIndex(SqlIndex):
         try:
             return psycopg.connect(self.url, autocommit=True)
         except psycopg.Error as e:
-            raise QueryError(f"cannot connect to the index database: {e}") from None
+            raise ConfigError(f"cannot connect to the index database: {e}") from None
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")

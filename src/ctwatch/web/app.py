@@ -30,7 +30,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,8 +47,11 @@ PAGE_SIZE = 100
 JSON_PAGE = 1000
 MAX_BODY = editing.MAX_EDIT + 4096
 _SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
-     b" connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+        b" connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -131,7 +134,8 @@ class SearchParams:
             if p.get(key):
                 q = prefix + p[key]
         return cls(
-            q=q, issuer=p.get("issuer") or None,
+            q=q,
+            issuer=p.get("issuer") or None,
             exclude_expired=p.get("exclude", "").lower() == "expired",
             dedupe=p.get("deduplicate", "Y").upper() != "N",
             after=_int_param(p.get("after"), "after"),
@@ -142,10 +146,17 @@ class SearchParams:
     def empty(self) -> bool:
         return not self.q.strip() and not self.issuer
 
-    def search(self, index: Index, after: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        return index.search(self.q, issuer=self.issuer, exclude_expired=self.exclude_expired, dedupe=self.dedupe,
-                            after=after if after is not None else self.after,
-                            limit=min(limit or self.limit or PAGE_SIZE, MAX_LIMIT))
+    def search(
+        self, index: Index, after: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        return index.search(
+            self.q,
+            issuer=self.issuer,
+            exclude_expired=self.exclude_expired,
+            dedupe=self.dedupe,
+            after=after if after is not None else self.after,
+            limit=min(limit or self.limit or PAGE_SIZE, MAX_LIMIT),
+        )
 
 
 def _int_param(value: str | None, name: str) -> int | None:
@@ -186,8 +197,10 @@ def _read_alerts(state_path: Path | None, before: int | None, limit: int) -> lis
         raise ConfigError(f"cannot open {state_path}: {e}") from None
     try:
         db.execute("PRAGMA busy_timeout=5000")
-        rows = db.execute("SELECT seq, id, event, created_at FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                          (before if before is not None else 1 << 62, limit)).fetchall()
+        rows = db.execute(
+            "SELECT seq, id, event, created_at FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            (before if before is not None else 1 << 62, limit),
+        ).fetchall()
     except sqlite3.Error as e:
         raise ConfigError(f"cannot read alerts from {state_path}: {e}") from None
     finally:
@@ -204,16 +217,27 @@ def _read_alerts(state_path: Path | None, before: int | None, limit: int) -> lis
     return out
 
 
-def create_app(index: Index, state_path: Path | None, token: str | None, *, feed: LiveFeed | None = None,
-               watch_path: Path | None = None, config_path: Path | None = None) -> Starlette:
+def create_app(
+    index: Index,
+    state_path: Path | None,
+    token: str | None,
+    *,
+    feed: LiveFeed | None = None,
+    watch_path: Path | None = None,
+    config_path: Path | None = None,
+) -> Starlette:
     """The ASGI app over ``index``; ``state_path`` is the monitor's state.sqlite (alerts, log health).
 
     ``token`` enables the write endpoints (``Authorization: Bearer``); without it they refuse.
     Pass a ``feed`` to share it with the monitor, which calls ``feed.notify()`` after each
     ``index.add`` (``app.state.feed`` holds the one used either way).
     """
-    env = Environment(loader=PackageLoader("ctwatch.web", "templates"), autoescape=select_autoescape(default=True),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("ctwatch.web", "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["iso_ms"] = _ms_iso
     env.filters["iso"] = lambda ts: unix_to_iso(int(ts)) if ts is not None else ""
     env.globals["log_name"] = log_name
@@ -231,12 +255,14 @@ def create_app(index: Index, state_path: Path | None, token: str | None, *, feed
                 return _error(request, ctx, 422 if request.method == "PUT" else 503, str(e))
             except CtwatchError as e:
                 return _error(request, ctx, 500, str(e))
+
         return endpoint
 
     def ws(variant: str) -> Callable[[WebSocket], Any]:
         async def endpoint(websocket: WebSocket) -> None:
             chosen = LITE if variant == FULL and "lite" in websocket.query_params else variant
             await ctx.feed.serve(websocket, chosen)
+
         return endpoint
 
     routes = [
@@ -354,11 +380,16 @@ def _cert_pem(request: Request, ctx: _Ctx) -> Response:
     kind = request.query_params.get("type", "x509")
     key = "precert_der" if kind == "precert" else "cert_der"
     if cert is None or not cert[key]:
-        return _error(request, ctx, 404, f"no {'precertificate' if kind == 'precert' else 'certificate'} DER stored")
+        return _error(
+            request, ctx, 404, f"no {'precertificate' if kind == 'precert' else 'certificate'} DER stored"
+        )
     ders = [base64.b64decode(cert[key]), *_chain_of(cert, "precert" if kind == "precert" else "x509")]
     name = f"ctwatch-{cert['id']}{'-precert' if kind == 'precert' else ''}.pem"
-    return Response(pem(ders), media_type="application/x-pem-file",
-                    headers={"content-disposition": f'attachment; filename="{name}"'})
+    return Response(
+        pem(ders),
+        media_type="application/x-pem-file",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
 
 
 # --- alerts and logs -----------------------------------------------------------------------------
@@ -373,8 +404,11 @@ def _alerts(request: Request, ctx: _Ctx) -> tuple[list[dict[str, Any]], int | No
 
 def _alerts_page(request: Request, ctx: _Ctx) -> Response:
     rows, nxt = _alerts(request, ctx)
-    return _page(ctx, "alerts.html", {"alerts": rows, "next": nxt, "has_state": ctx.state_path is not None
-                                      and ctx.state_path.exists()})
+    return _page(
+        ctx,
+        "alerts.html",
+        {"alerts": rows, "next": nxt, "has_state": ctx.state_path is not None and ctx.state_path.exists()},
+    )
 
 
 def _api_alerts(request: Request, ctx: _Ctx) -> Response:
@@ -410,8 +444,12 @@ async def _authorised_body(request: Request, ctx: _Ctx) -> str | Response:
     auth = request.headers.get("authorization", "")
     scheme, _, given = auth.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), ctx.token.encode()):
-        return Response(orjson.dumps({"error": "a valid bearer token is required"}), status_code=401,
-                        media_type="application/json", headers={"www-authenticate": "Bearer"})
+        return Response(
+            orjson.dumps({"error": "a valid bearer token is required"}),
+            status_code=401,
+            media_type="application/json",
+            headers={"www-authenticate": "Bearer"},
+        )
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -451,8 +489,14 @@ async def _api_policy(request: Request, ctx: _Ctx) -> Response:
 
 
 def _watchlist_page(request: Request, ctx: _Ctx) -> Response:
-    return _page(ctx, "watchlist.html", {
-        "watch_path": ctx.watch_path, "watchlist": editing.read_watchlist(ctx.watch_path) if ctx.watch_path else None,
-        "config_path": ctx.config_path, "policy": editing.read_policy(ctx.config_path) if ctx.config_path else None,
-        "editable": bool(ctx.token),
-    })
+    return _page(
+        ctx,
+        "watchlist.html",
+        {
+            "watch_path": ctx.watch_path,
+            "watchlist": editing.read_watchlist(ctx.watch_path) if ctx.watch_path else None,
+            "config_path": ctx.config_path,
+            "policy": editing.read_policy(ctx.config_path) if ctx.config_path else None,
+            "editable": bool(ctx.token),
+        },
+    )

@@ -49,9 +49,16 @@ def certstream_message(rec: dict[str, Any], variant: str, cert_link: str) -> dic
         return {"message_type": "dns_entries", "data": rec["names"], "cursor": rec["cursor"]}
     full = variant == FULL
     der = base64.b64decode(rec["der"]) if rec.get("der") else None
-    leaf = certstream_cert(der, names=rec["names"], subject=rec["subject"], issuer=rec["issuer"],
-                           serial=rec["serial"], not_before=_unix(rec["not_before"]),
-                           not_after=_unix(rec["not_after"]), with_der=full)
+    leaf = certstream_cert(
+        der,
+        names=rec["names"],
+        subject=rec["subject"],
+        issuer=rec["issuer"],
+        serial=rec["serial"],
+        not_before=_unix(rec["not_before"]),
+        not_after=_unix(rec["not_after"]),
+        with_der=full,
+    )
     data: dict[str, Any] = {
         "update_type": "PrecertLogEntry" if rec["entry_type"] == "precert" else "X509LogEntry",
         "leaf_cert": leaf,
@@ -153,5 +160,7 @@ class LiveFeed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), max(0.0, min(self.poll_interval, until_beat)))
             if time.monotonic() - last_sent >= self.heartbeat_interval:
-                await ws.send_text(orjson.dumps({"message_type": "heartbeat", "timestamp": time.time()}).decode())
+                await ws.send_text(
+                    orjson.dumps({"message_type": "heartbeat", "timestamp": time.time()}).decode()
+                )
                 last_sent = time.monotonic()

@@ -33,13 +33,23 @@ _CERTSTREAM_EXT = {
     ExtensionOID.SUBJECT_ALTERNATIVE_NAME: "subjectAltName",
     ExtensionOID.SUBJECT_KEY_IDENTIFIER: "subjectKeyIdentifier",
 }
-_SUBJECT_KEYS = (("C", NameOID.COUNTRY_NAME), ("CN", NameOID.COMMON_NAME), ("L", NameOID.LOCALITY_NAME),
-                 ("O", NameOID.ORGANIZATION_NAME), ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME),
-                 ("ST", NameOID.STATE_OR_PROVINCE_NAME))
-_KEY_USAGES = (("digital_signature", "Digital Signature"), ("content_commitment", "Content Commitment"),
-               ("key_encipherment", "Key Encipherment"), ("data_encipherment", "Data Encipherment"),
-               ("key_agreement", "Key Agreement"), ("key_cert_sign", "Certificate Signing"),
-               ("crl_sign", "CRL Signing"))
+_SUBJECT_KEYS = (
+    ("C", NameOID.COUNTRY_NAME),
+    ("CN", NameOID.COMMON_NAME),
+    ("L", NameOID.LOCALITY_NAME),
+    ("O", NameOID.ORGANIZATION_NAME),
+    ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME),
+    ("ST", NameOID.STATE_OR_PROVINCE_NAME),
+)
+_KEY_USAGES = (
+    ("digital_signature", "Digital Signature"),
+    ("content_commitment", "Content Commitment"),
+    ("key_encipherment", "Key Encipherment"),
+    ("data_encipherment", "Data Encipherment"),
+    ("key_agreement", "Key Agreement"),
+    ("key_cert_sign", "Certificate Signing"),
+    ("crl_sign", "CRL Signing"),
+)
 
 
 @cache
@@ -96,13 +106,18 @@ def extension_value(ext: x509.Extension[x509.ExtensionType]) -> str:
     if isinstance(v, x509.KeyUsage):
         out = [label for attr, label in _KEY_USAGES if getattr(v, attr)]
         if v.key_agreement:
-            out += [label for attr, label in (("encipher_only", "Encipher Only"), ("decipher_only", "Decipher Only"))
-                    if getattr(v, attr)]
+            out += [
+                label
+                for attr, label in (("encipher_only", "Encipher Only"), ("decipher_only", "Decipher Only"))
+                if getattr(v, attr)
+            ]
         return ", ".join(out)
     if isinstance(v, x509.ExtendedKeyUsage):
         return ", ".join(getattr(oid, "_name", None) or oid.dotted_string for oid in v)
     if isinstance(v, x509.BasicConstraints):
-        return ("CA:TRUE" if v.ca else "CA:FALSE") + (f", pathlen:{v.path_length}" if v.path_length is not None else "")
+        return ("CA:TRUE" if v.ca else "CA:FALSE") + (
+            f", pathlen:{v.path_length}" if v.path_length is not None else ""
+        )
     if isinstance(v, x509.AuthorityKeyIdentifier):
         return "keyid:" + _colon_hex(v.key_identifier) if v.key_identifier else ""
     if isinstance(v, x509.SubjectKeyIdentifier):
@@ -133,8 +148,15 @@ def _extensions(cert: x509.Certificate) -> list[dict[str, Any]] | None:
             value = extension_value(ext)
         except (ValueError, AttributeError):
             value = "(undecodable)"
-        out.append({"oid": ext.oid.dotted_string, "name": getattr(ext.oid, "_name", ext.oid.dotted_string),
-                    "critical": ext.critical, "value": _cut(value), "ext": ext})
+        out.append(
+            {
+                "oid": ext.oid.dotted_string,
+                "name": getattr(ext.oid, "_name", ext.oid.dotted_string),
+                "critical": ext.critical,
+                "value": _cut(value),
+                "ext": ext,
+            }
+        )
     return out
 
 
@@ -175,20 +197,24 @@ def describe(der: bytes) -> dict[str, Any]:
         if isinstance(e["ext"].value, x509.PrecertificateSignedCertificateTimestamps):
             for sct in e["ext"].value:
                 lid = base64.b64encode(sct.log_id).decode()
-                scts.append({"log_id": lid, "log": log_name(lid), "timestamp": sct.timestamp.isoformat() + "Z"})
-    out.update({
-        "version": _safe(lambda: cert.version.name),
-        "serial": _safe(lambda: format(cert.serial_number, "x")),
-        "signature_algorithm": _safe(lambda: cert.signature_algorithm_oid._name),
-        "subject": _safe(lambda: cert.subject.rfc4514_string(), "(undecodable)"),
-        "issuer": _safe(lambda: cert.issuer.rfc4514_string(), "(undecodable)"),
-        "not_before": _safe(lambda: cert.not_valid_before_utc.isoformat()),
-        "not_after": _safe(lambda: cert.not_valid_after_utc.isoformat()),
-        "public_key": _public_key(cert),
-        "extensions": [{k: v for k, v in e.items() if k != "ext"} for e in exts],
-        "extensions_error": "extensions cannot be decoded" if decoded is None else None,
-        "scts": scts,
-    })
+                scts.append(
+                    {"log_id": lid, "log": log_name(lid), "timestamp": sct.timestamp.isoformat() + "Z"}
+                )
+    out.update(
+        {
+            "version": _safe(lambda: cert.version.name),
+            "serial": _safe(lambda: format(cert.serial_number, "x")),
+            "signature_algorithm": _safe(lambda: cert.signature_algorithm_oid._name),
+            "subject": _safe(lambda: cert.subject.rfc4514_string(), "(undecodable)"),
+            "issuer": _safe(lambda: cert.issuer.rfc4514_string(), "(undecodable)"),
+            "not_before": _safe(lambda: cert.not_valid_before_utc.isoformat()),
+            "not_after": _safe(lambda: cert.not_valid_after_utc.isoformat()),
+            "public_key": _public_key(cert),
+            "extensions": [{k: v for k, v in e.items() if k != "ext"} for e in exts],
+            "extensions_error": "extensions cannot be decoded" if decoded is None else None,
+            "scts": scts,
+        }
+    )
     return out
 
 
@@ -197,8 +223,11 @@ def pem(ders: list[bytes]) -> str:
     out = []
     for der in ders:
         b64 = base64.b64encode(der).decode()
-        out.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
-                   + "\n-----END CERTIFICATE-----\n")
+        out.append(
+            "-----BEGIN CERTIFICATE-----\n"
+            + "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
+            + "\n-----END CERTIFICATE-----\n"
+        )
     return "".join(out)
 
 
@@ -210,7 +239,9 @@ def _subject(name: x509.Name | None) -> dict[str, str | None]:
         out[key] = ",".join(vals) if vals else None
         if vals:
             agg += f"/{key}={out[key]}"
-    emails = [str(a.value) for a in name.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)] if name is not None else []
+    emails = (
+        [str(a.value) for a in name.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)] if name is not None else []
+    )
     out["email_address"] = ",".join(emails) if emails else None
     out["aggregated"] = agg
     return out
@@ -225,9 +256,17 @@ def _name_from_rfc4514(text: str | None) -> x509.Name | None:
         return None
 
 
-def certstream_cert(der: bytes | None, *, names: list[str] | None = None, subject: str | None = None,
-                    issuer: str | None = None, serial: str | None = None, not_before: int | None = None,
-                    not_after: int | None = None, with_der: bool = True) -> dict[str, Any]:
+def certstream_cert(
+    der: bytes | None,
+    *,
+    names: list[str] | None = None,
+    subject: str | None = None,
+    issuer: str | None = None,
+    serial: str | None = None,
+    not_before: int | None = None,
+    not_after: int | None = None,
+    with_der: bool = True,
+) -> dict[str, Any]:
     """A certstream ``leaf_cert`` (or chain element): from the DER when there is one, else from the record.
 
     ``names`` (the monitor's identities) become ``all_domains``; without them the SAN dNSNames and
@@ -241,15 +280,23 @@ def certstream_cert(der: bytes | None, *, names: list[str] | None = None, subjec
                 extensions["ctlPoisonByte"] = True
             elif (key := _CERTSTREAM_EXT.get(e["ext"].oid)) is not None:
                 extensions[key] = e["value"]
-    subj = _subject(cert.subject if cert is not None and _safe(lambda: cert.subject) else _name_from_rfc4514(subject))
-    iss = _subject(cert.issuer if cert is not None and _safe(lambda: cert.issuer) else _name_from_rfc4514(issuer))
+    subj = _subject(
+        cert.subject if cert is not None and _safe(lambda: cert.subject) else _name_from_rfc4514(subject)
+    )
+    iss = _subject(
+        cert.issuer if cert is not None and _safe(lambda: cert.issuer) else _name_from_rfc4514(issuer)
+    )
     if names is None:
         names = []
         if cert is not None:
             for e in _extensions(cert) or []:
                 if isinstance(e["ext"].value, x509.SubjectAlternativeName):
                     names = list(e["ext"].value.get_values_for_type(x509.DNSName))
-        if subj["CN"] and subj["CN"] not in names and not _safe(lambda: cert is not None and _is_ca(cert), False):
+        if (
+            subj["CN"]
+            and subj["CN"] not in names
+            and not _safe(lambda: cert is not None and _is_ca(cert), False)
+        ):
             names.append(subj["CN"])
     if cert is not None:
         nb = _safe(lambda: int(cert.not_valid_before_utc.timestamp()), not_before)
@@ -265,8 +312,8 @@ def certstream_cert(der: bytes | None, *, names: list[str] | None = None, subjec
         "not_before": nb,
         "not_after": na,
         "serial_number": sn,
-        "fingerprint": _colon_hex(hashlib.sha1(der).digest()) if der is not None else None,  # noqa: S324
-        "sha1": _colon_hex(hashlib.sha1(der).digest()) if der is not None else None,  # noqa: S324
+        "fingerprint": _colon_hex(hashlib.sha1(der).digest()) if der is not None else None,
+        "sha1": _colon_hex(hashlib.sha1(der).digest()) if der is not None else None,
         "sha256": _colon_hex(hashlib.sha256(der).digest()) if der is not None else None,
         "signature_algorithm": _safe(lambda: _sig_alg(cert), "") if cert is not None else "",
         "is_ca": bool(cert is not None and _safe(lambda: _is_ca(cert), False)),
@@ -295,4 +342,3 @@ def _sig_alg(cert: x509.Certificate) -> str:
     if low.startswith("rsassa"):
         return "rsa-pss"
     return low
-

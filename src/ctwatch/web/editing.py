@@ -113,16 +113,21 @@ def write_policy(path: Path, watch_text: str) -> int:
     _check_size(watch_text)
     new_watch = _toml(watch_text, "policy")
     if set(new_watch) - {"watch"}:
-        raise ConfigError(f"policy: only [[watch]] tables belong here, not {', '.join(sorted(set(new_watch) - {'watch'}))}")
+        raise ConfigError(
+            f"policy: only [[watch]] tables belong here, not {', '.join(sorted(set(new_watch) - {'watch'}))}"
+        )
     old_text = _read(path)
     kept, _ = split_policy(old_text)
     body = watch_text.strip()
     new_text = kept.rstrip() + ("\n\n" + body if body else "") + "\n"
     new = _toml(new_text, str(path))
     old = _toml(old_text, str(path))
-    if {k: v for k, v in new.items() if k != "watch"} != {k: v for k, v in old.items() if k != "watch"} \
-            or new.get("watch") != new_watch.get("watch"):
-        raise ConfigError(f"{path}: cannot replace its [[watch]] tables without changing other settings; edit the file")
+    if {k: v for k, v in new.items() if k != "watch"} != {
+        k: v for k, v in old.items() if k != "watch"
+    } or new.get("watch") != new_watch.get("watch"):
+        raise ConfigError(
+            f"{path}: cannot replace its [[watch]] tables without changing other settings; edit the file"
+        )
     parse_config(new_text, str(path))
     atomic_write(path, new_text)
     watch = new_watch.get("watch", [])

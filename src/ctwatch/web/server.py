@@ -60,9 +60,16 @@ async def serve_app(app: ASGIApp, listen: str, stop: asyncio.Event) -> None:
     """
     sock = _bind(*parse_listen(listen))
     log.warning("ctwatch serving on http://%s/ (certstream feed at /certstream)", listen)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio",
-                            ws_ping_interval=20.0, ws_ping_timeout=20.0, timeout_graceful_shutdown=2,
-                            server_header=False)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=2,
+        server_header=False,
+    )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     stopper = asyncio.create_task(stop.wait())
@@ -75,8 +82,14 @@ async def serve_app(app: ASGIApp, listen: str, stop: asyncio.Event) -> None:
         sock.close()
 
 
-async def serve_forever(data_dir: Path, db_url: str | None, listen: str, token: str | None,
-                        watch_path: Path | None, config_path: Path | None) -> None:
+async def serve_forever(
+    data_dir: Path,
+    db_url: str | None,
+    listen: str,
+    token: str | None,
+    watch_path: Path | None,
+    config_path: Path | None,
+) -> None:
     """``ctwatch serve``: the index of ``data_dir`` (or ``db_url``) on ``listen`` until SIGINT/SIGTERM.
 
     The feed polls the index, so a ``ctwatch run`` in another process shows up within a second.
@@ -90,7 +103,9 @@ async def serve_forever(data_dir: Path, db_url: str | None, listen: str, token: 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        app = create_app(index, data_dir / "state.sqlite", token, watch_path=watch_path, config_path=config_path)
+        app = create_app(
+            index, data_dir / "state.sqlite", token, watch_path=watch_path, config_path=config_path
+        )
         await serve_app(app, listen, stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
