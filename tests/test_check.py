@@ -364,7 +364,7 @@ def test_unexpected_ca_for_watched_name_unknown_to_index_is_impostor(testlog: Te
                               ca=ca_root)
     assert (code, out["verdict"]) == (12, "impostor-suspect"), out
     assert out["policy"] == {"watched": ".example.com", "authorised": False, "rule": None,
-                             "severity": "critical", "has_rules": True}
+                             "severity": "critical", "has_rules": True, "report": True}
     assert out["index"]["known"] is False and out["index"]["others"][0]["tbs_sha256"] == tbs_of(legit)
     assert out["scts"][0]["included"] is True  # logged, and still an impostor for this owner
 

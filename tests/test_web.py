@@ -146,6 +146,7 @@ def test_native_api_pages_and_details(client: httpx.Client, records: list[dict[s
     cert = client.get(f"/api/cert/{page['results'][0]['id']}").json()
     assert cert["sightings"] and cert["tbs_sha256"] == page["results"][0]["tbs_sha256"]
     assert client.get("/api/cert/999999").status_code == 404
+    assert client.get("/api/cert/" + "9" * 40).status_code == 404
     assert client.get("/api/search", params={"q": "x", "limit": "lots"}).status_code == 400
 
 

@@ -86,10 +86,10 @@ def setup_logging(verbose: int) -> None:
               "index.sqlite and state.sqlite (default: $XDG_DATA_HOME/ctwatch).")
 @click.option("--db", metavar="URL", help="PostgreSQL index (postgresql://...) instead of index.sqlite.")
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
-@click.option("--token", envvar="CTWATCH_TOKEN", help="Bearer token that enables editing (or $CTWATCH_TOKEN).")
+@click.option("--token", envvar="CTWATCH_TOKEN", help="Bearer token that enables editing ($CTWATCH_TOKEN).")
 @click.option("--watch", type=click.Path(path_type=Path, dir_okay=False), help="Watchlist file the UI edits.")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Config whose [[watch]] the UI "
-              "edits.")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config whose [[watch]] entries the UI edits.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def serve(data_dir: Path | None, db: str | None, listen: str, token: str | None, watch: Path | None,
           config: Path | None, verbose: int) -> None:

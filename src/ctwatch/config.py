@@ -32,6 +32,9 @@ class Config:
     limits: HttpLimits = field(default_factory=HttpLimits)
     log_limits: dict[str, HttpLimits] = field(default_factory=dict)  # by log URL
     poll_interval: float = 30.0
+    unreachable_after: float = 3600.0
+    index_names: bool = True
+    names_retention_days: float = 7.0
     raw: dict[str, Any] = field(default_factory=dict)
 
     def limits_for(self, url: str) -> HttpLimits:
@@ -80,6 +83,22 @@ def parse_config(text: str, source: str = "config") -> Config:
             raise ConfigError(f"{source}: unknown key(s) in [[logs.log]] #{i + 1}: {', '.join(sorted(bad))}")
         url = item["url"] if item["url"].endswith("/") else item["url"] + "/"
         cfg.log_limits[url] = _limits(item, cfg.limits, f"{source}: logs.log[{i + 1}]")
+    mon = raw.get("monitor", {})
+    if not isinstance(mon, dict):
+        raise ConfigError(f"{source}: [monitor] must be a table")
+    bad = set(mon) - {"unreachable_after", "index_names", "names_retention_days"}
+    if bad:
+        raise ConfigError(f"{source}: unknown key(s) in [monitor]: {', '.join(sorted(bad))}")
+    for key in ("unreachable_after", "names_retention_days"):
+        if key in mon:
+            v = mon[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise ConfigError(f"{source}: monitor.{key} must be a positive number")
+            setattr(cfg, key, float(v))
+    if "index_names" in mon:
+        if not isinstance(mon["index_names"], bool):
+            raise ConfigError(f"{source}: monitor.index_names must be true or false")
+        cfg.index_names = mon["index_names"]
     return cfg
 
 

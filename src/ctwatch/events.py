@@ -63,3 +63,17 @@ def misbehaviour_event(log: LogInfo, kind: str, message: str, evidence: dict[str
         "message": message,
         "evidence": evidence,
     }
+
+
+def health_event(log: LogInfo, kind: str, message: str, key: str, **extra: Any) -> dict[str, Any]:
+    """``log_stale`` or ``log_unreachable``: once per stale head or per outage (``key``)."""
+    return {
+        "event": kind,
+        "id": f"{kind}:{log.log_id_b64}:{key}",
+        "time": _now(),
+        "log_url": log.url,
+        "log_id": log.log_id_b64,
+        "log_description": log.description,
+        "message": message,
+        **extra,
+    }

@@ -20,11 +20,11 @@ from typing import Any
 from .cttypes import STH, parse_merkle_tree_leaf
 from .entries import cert_info
 from .errors import DecodeError, FetchError, LogMisbehaviour, VerificationError
-from .events import cert_event, malformed_event, misbehaviour_event
+from .events import cert_event, health_event, malformed_event, misbehaviour_event
 from .loglist import LogInfo
-from .match.watchlist import Watchlist
+from .match.rules import Rules
 from .merkle import CompactRange, root_from_inclusion, verify_consistency
-from .scan import scan_batch
+from .scan import LOOKALIKE, Hit, scan_batch
 from .sources.base import EntryBatch, LogSource
 from .state import LogState, StateDB
 
@@ -43,6 +43,8 @@ class MonitorOptions:
     proof_delay: float = 2.0  # prove a pending entry by inclusion proof after this long
     save_interval: float = 1.0  # seconds between position checkpoints during a catch-up
     window: int = 4  # get-entries requests in flight per log
+    index_names: bool = True  # keep the names index that backfills new watch items
+    unreachable_after: float = 3600.0  # seconds without success before a log_unreachable alert
 
 
 @dataclass(slots=True)
@@ -61,7 +63,7 @@ class LogFollower:
     info: LogInfo
     source: LogSource
     state: StateDB
-    watchlist: Watchlist | None
+    rules: Callable[[], Rules | None]
     options: MonitorOptions
     on_events: Callable[[], None] = lambda: None
     progress: Progress = field(default_factory=Progress)
@@ -70,6 +72,8 @@ class LogFollower:
         self.log_id = self.info.log_id_b64
         self._st: LogState | None = None
         self._unflushed: list[tuple[int, bytes, dict[str, Any]]] = []
+        self._unflushed_names: list[tuple[int, int, bytes, list[str]]] = []
+        self._failing_since: float | None = None
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -82,11 +86,14 @@ class LogFollower:
         with self.state.transaction():
             for idx, lh, ev in self._unflushed:
                 self.state.add_pending(self.log_id, idx, lh, ev)
+            self.state.add_names(self.log_id, self._unflushed_names)
             self.state.save_log(st)
         self._unflushed.clear()
+        self._unflushed_names.clear()
 
     def _emit(self, event: dict[str, Any], sighting: tuple[str, int, str] | None = None) -> None:
-        self.state.add_event(event, sighting)
+        silent = bool(event.pop("_silent", False))
+        self.state.add_event(event, sighting, silent)
 
     def _misbehaved(self, err: LogMisbehaviour) -> None:
         ev = misbehaviour_event(self.info, err.kind, str(err), err.evidence)
@@ -111,11 +118,13 @@ class LogFollower:
     async def _round_or_report(self, stop: asyncio.Event) -> str:
         try:
             await self.round(stop)
+            self._failing_since = None
             return OK
         except (LogMisbehaviour, FetchError, DecodeError) as e:
             # The database is the truth: forget in-memory progress past the last checkpoint.
             self._st = None
             self._unflushed.clear()
+            self._unflushed_names.clear()
             if isinstance(e, LogMisbehaviour):
                 log.error("%s: log misbehaviour (%s): %s", self.info.url, e.kind, e)
                 self._misbehaved(e)
@@ -124,11 +133,32 @@ class LogFollower:
             log.error("%s: unreachable: %s", self.info.url, e)
             self.state.record_error(self.log_id, self.info.url, str(e))
             self.progress.status = "unreachable"
+            self._check_unreachable(str(e))
             return UNREACHABLE
+
+    def _check_unreachable(self, error: str) -> None:
+        """A health alert once a log has failed for ``unreachable_after`` seconds."""
+        now = time.time()
+        if self._failing_since is None:
+            row = self.state.db.execute("SELECT last_success_at FROM logs WHERE log_id=?", (self.log_id,)).fetchone()
+            self._failing_since = row[0] if row and row[0] else now
+        if now - self._failing_since >= self.options.unreachable_after:
+            with self.state.transaction():
+                self._emit(health_event(self.info, "log_unreachable", f"unreachable since "
+                           f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self._failing_since))}: {error}",
+                           key=str(int(self._failing_since))))
+            self.on_events()
 
     async def _trusted_sth(self) -> tuple[STH, LogState]:
         sth, _raw = await self.source.get_sth()
         self.state.record_sth(self.log_id, sth)
+        age = time.time() - sth.timestamp / 1000
+        if age > self.info.mmd:
+            with self.state.transaction():
+                self._emit(health_event(self.info, "log_stale", f"the latest tree head is {age:,.0f} s old, "
+                                        f"more than the log's MMD of {self.info.mmd} s",
+                                        key=str(sth.timestamp), sth=sth.to_json()))
+            self.on_events()
         st = self._load()
         prev = st.sth if st else None
         if prev is not None:
@@ -280,23 +310,36 @@ class LogFollower:
                 t.cancel()
 
     async def _process(self, batch: EntryBatch, st: LogState) -> None:
-        res = scan_batch(batch.leaf_inputs, self.watchlist)
+        res = scan_batch(batch.leaf_inputs, self.rules(), self.options.index_names)
         for off, error in res.malformed:
             idx = batch.start + off
-            self._unflushed.append((idx, res.hashes[off], malformed_event(self.info, idx, error, batch.leaf_inputs[off])))
-        for off, item in res.hits:
-            idx = batch.start + off
-            ev = await self._describe(batch, off, item)
-            self._unflushed.append((idx, res.hashes[off], ev))
+            self._unflushed.append((idx, res.hashes[off],
+                                    malformed_event(self.info, idx, error, batch.leaf_inputs[off])))
+        for hit in res.hits:
+            idx = batch.start + hit.offset
+            self._unflushed.append((idx, res.hashes[hit.offset], await self._describe(batch, hit)))
+        self._unflushed_names += [(batch.start + off, etype, tbs, names) for off, etype, tbs, names in res.names]
         st.tree.extend(res.hashes)
 
-    async def _describe(self, batch: EntryBatch, off: int, watch_item: str) -> dict[str, Any]:
-        idx = batch.start + off
-        leaf = batch.leaf_inputs[off]
+    async def _describe(self, batch: EntryBatch, hit: Hit) -> dict[str, Any]:
+        """The event for a matched entry: full certificate details and the policy's verdict."""
+        idx = batch.start + hit.offset
+        leaf = batch.leaf_inputs[hit.offset]
         try:
             entry_type = parse_merkle_tree_leaf(leaf).entry_type
-            precert, chain = await self.source.get_chain(entry_type, batch.extras[off])
+            precert, chain = await self.source.get_chain(entry_type, batch.extras[hit.offset])
             info = cert_info(leaf, precert, chain)
         except DecodeError as e:
-            return malformed_event(self.info, idx, f"matched {watch_item} but: {e}", leaf)
-        return cert_event("discovered_cert", self.info, idx, info.to_json(), watch_item=watch_item)
+            return malformed_event(self.info, idx, f"matched but does not parse: {e}", leaf)
+        if hit.kind == LOOKALIKE:
+            assert hit.finding is not None
+            return cert_event("lookalike", self.info, idx, info.to_json(), **hit.finding)
+        rules = self.rules()
+        extra: dict[str, Any] = {"watch_item": hit.watch_item, "unexpected": True, "severity": "info"}
+        if rules is not None:
+            pol = rules.policy.evaluate(info.names, info.issuer_spki_sha256, info.pubkey_sha256, info.tbs_sha256)
+            if pol.watched is not None:
+                extra.update(unexpected=not pol.authorised, severity=pol.severity, policy_rule=pol.rule)
+                if pol.authorised and not pol.report:
+                    extra["_silent"] = True
+        return cert_event("discovered_cert", self.info, idx, info.to_json(), **extra)

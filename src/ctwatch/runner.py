@@ -7,17 +7,20 @@ import logging
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .alerts.jsonl import JsonlSink
 from .alerts.base import Sink
+from .alerts.jsonl import JsonlSink
 from .alerts.outbox import Outbox
 from .alerts.sinks import sinks_from_config
-from .config import Config, load_config
+from .backfill import backfill
+from .config import Config
 from .errors import ConfigError, FetchError, LogListError
 from .loglist import LogInfo, load_log_list_source, parse_log_list, select_logs
-from .match.watchlist import Watchlist
+from .match.rules import Rules, build_rules
 from .monitor import MISBEHAVED, OK, UNREACHABLE, LogFollower, MonitorOptions
 from .sources.base import open_source
 from .sources.http import HttpClient, new_session
@@ -67,15 +70,57 @@ async def fetch_log_list(source: str | None, contact: str | None) -> tuple[bytes
     return body, source
 
 
-def read_watchlist(path: Path | None) -> Watchlist | None:
-    """The certspotter-format watchlist, or None."""
-    if path is None:
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read watchlist {path}: {e}") from None
-    return Watchlist.parse(text, str(path))
+class RulesHolder:
+    """The rules in force; reloaded on SIGHUP and when the config or watchlist file changes.
+
+    A bad file is refused with its message (naming the file and line) and the running rules stay.
+    """
+
+    def __init__(self, config: Path | None, watch: Path | None, state: StateDB) -> None:
+        self.config, self.watch, self.state = config, watch, state
+        self.current: Rules = build_rules(config, watch)
+        self._stamp = self._mtimes()
+        backfill(state, self.current)
+
+    def __call__(self) -> Rules:
+        return self.current
+
+    def _mtimes(self) -> tuple[float | None, ...]:
+        out = []
+        for p in (self.config, self.watch):
+            try:
+                out.append(p.stat().st_mtime_ns if p else None)
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def reload(self) -> bool:
+        """Build new rules; keep the running ones if the files are bad."""
+        self._stamp = self._mtimes()
+        try:
+            rules = build_rules(self.config, self.watch)
+        except ConfigError as e:
+            log.error("config refused, keeping the running one: %s", e)
+            print(f"ctwatch: config refused, keeping the running one: {e}", file=sys.stderr)
+            return False
+        self.current = rules
+        n = backfill(self.state, rules)
+        log.warning("config reloaded (%d watch items; %d earlier certificates backfilled)",
+                    len(rules.watch_items), n)
+        return True
+
+    async def watch_files(self, stop: asyncio.Event, hup: asyncio.Event, on_change: Callable[[], None],
+                          interval: float = 1.0) -> None:
+        """Reload on SIGHUP or when a file's mtime changes, until ``stop``."""
+        while not stop.is_set():
+            waiters = [asyncio.ensure_future(hup.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+            if hup.is_set() or self._mtimes() != self._stamp:
+                hup.clear()
+                if self.reload():
+                    on_change()
 
 
 class ProgressDisplay:
@@ -127,35 +172,43 @@ def build_sinks(opts: RunOptions, cfg: Config) -> list[Sink]:
 
 async def run(opts: RunOptions) -> int:
     """Follow the logs; return the process exit code (0, 3 misbehaviour, 4 unreachable)."""
-    cfg = load_config(opts.config)
     data, where = await fetch_log_list(opts.logs, opts.contact)
     logs: list[LogInfo] = select_logs(parse_log_list(data, where), opts.all_logs)
     if not logs:
         raise LogListError(f"{where}: no logs to follow (try --all-logs)")
-    watchlist = read_watchlist(opts.watch)
     state = StateDB(opts.data_dir / "state.sqlite")
+    try:
+        rules = RulesHolder(opts.config, opts.watch, state)
+    except ConfigError:
+        state.close()
+        raise
+    cfg = rules.current.config  # politeness and [monitor] settings apply from start to exit
     outbox = Outbox(state, build_sinks(opts, cfg))
-    stop = asyncio.Event()
+    stop, hup = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    mopts = MonitorOptions(once=opts.once, start_at_end=opts.start_at_end, poll_interval=cfg.poll_interval)
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
+    state.prune_names(time.time() - cfg.names_retention_days * 86400)
+    mopts = MonitorOptions(once=opts.once, start_at_end=opts.start_at_end, poll_interval=cfg.poll_interval,
+                           index_names=cfg.index_names, unreachable_after=cfg.unreachable_after)
     try:
         async with new_session() as session:
             followers = []
             for info in logs:
                 http = HttpClient(session, cfg.limits_for(info.url), opts.contact)
-                followers.append(LogFollower(info, open_source(info, http), state, watchlist, mopts,
+                followers.append(LogFollower(info, open_source(info, http), state, rules, mopts,
                                              on_events=outbox.wakeup.set))
             display = ProgressDisplay(followers, opts.progress)
-            delivery = asyncio.create_task(outbox.run(stop, interval=1.0))
-            shown = asyncio.create_task(display.run(stop))
+            helpers = [asyncio.create_task(outbox.run(stop, interval=1.0)),
+                       asyncio.create_task(display.run(stop)),
+                       asyncio.create_task(rules.watch_files(stop, hup, outbox.wakeup.set))]
             results = await asyncio.gather(*(f.run(stop) for f in followers))
             stop.set()
-            await asyncio.gather(delivery, shown)
+            await asyncio.gather(*helpers)
             await outbox.deliver_due()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         backlog = {k: v for k, v in outbox.backlog().items() if v}
         state.close()

@@ -54,7 +54,22 @@ CREATE TABLE IF NOT EXISTS events (    -- the outbox: one row per alert, dedupli
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     event TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    silent INTEGER NOT NULL DEFAULT 0  -- recorded (e.g. authorised by policy), not sent to sinks
+);
+CREATE TABLE IF NOT EXISTS name_index (  -- every processed entry's names, for backfilling new watch items
+    name_rev TEXT NOT NULL,           -- labels reversed: "com.example.www", so a suffix is a prefix
+    log_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    entry_type INTEGER NOT NULL,
+    tbs_sha256 BLOB NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS name_index_name ON name_index (name_rev);
+CREATE INDEX IF NOT EXISTS name_index_added ON name_index (added_at);
+CREATE TABLE IF NOT EXISTS watch_items (  -- watch items already backfilled
+    item TEXT PRIMARY KEY,
+    since REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sightings (
     event_id TEXT NOT NULL,
@@ -199,11 +214,15 @@ class StateDB:
 
     # --- the outbox --------------------------------------------------------------------------
 
-    def add_event(self, event: dict[str, object], sighting: tuple[str, int, str] | None = None) -> bool:
-        """Queue an alert unless one with the same id exists; record the sighting. True if new."""
+    def add_event(self, event: dict[str, object], sighting: tuple[str, int, str] | None = None,
+                  silent: bool = False) -> bool:
+        """Queue an alert unless one with the same id exists; record the sighting. True if new.
+
+        A ``silent`` event is recorded (status, web UI, backfill) but not sent to any sink.
+        """
         cur = self.db.execute(
-            "INSERT OR IGNORE INTO events (id, event, created_at) VALUES (?,?,?)",
-            (event["id"], orjson.dumps(event).decode(), time.time()),
+            "INSERT OR IGNORE INTO events (id, event, created_at, silent) VALUES (?,?,?,?)",
+            (event["id"], orjson.dumps(event).decode(), time.time(), int(silent)),
         )
         if sighting is not None:
             self.db.execute(
@@ -214,3 +233,35 @@ class StateDB:
 
     def max_seq(self) -> int:
         return self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+
+    # --- the names index (backfill) -----------------------------------------------------------
+
+    def add_names(self, log_id: str, rows: list[tuple[int, int, bytes, list[str]]]) -> None:
+        """Index the names of processed entries: (index, entry_type, tbs_sha256, names)."""
+        now = time.time()
+        self.db.executemany(
+            "INSERT INTO name_index VALUES (?,?,?,?,?,?)",
+            [(reverse_name(n), log_id, idx, etype, tbs, now) for idx, etype, tbs, names in rows for n in names],
+        )
+
+    def names_under(self, item: str) -> list[tuple[str, str, int, int, bytes]]:
+        """Index rows for a watch item: ``.example.com`` = the name and below, ``example.com`` exactly."""
+        sub = item.startswith(".")
+        rev = reverse_name(item.lstrip("."))
+        q = "SELECT name_rev, log_id, idx, entry_type, tbs_sha256 FROM name_index WHERE name_rev = ?"
+        args: tuple[object, ...] = (rev,)
+        if sub:
+            q += " OR (name_rev >= ? AND name_rev < ?)"
+            args += (rev + ".", rev + "/")  # "/" sorts right after "."
+        if item == ".":
+            q, args = "SELECT name_rev, log_id, idx, entry_type, tbs_sha256 FROM name_index", ()
+        return [(reverse_name(r[0]), r[1], r[2], r[3], r[4]) for r in self.db.execute(q + " ORDER BY rowid", args)]
+
+    def prune_names(self, older_than: float) -> int:
+        """Drop index rows added before ``older_than`` (retention)."""
+        return self.db.execute("DELETE FROM name_index WHERE added_at < ?", (older_than,)).rowcount
+
+
+def reverse_name(name: str) -> str:
+    """``www.example.com`` → ``com.example.www``."""
+    return ".".join(reversed(name.split(".")))

@@ -41,7 +41,7 @@ def collect_status(data_dir: Path) -> dict[str, Any]:
         for name, first_seq in state.db.execute("SELECT name, first_seq FROM sinks ORDER BY name").fetchall():
             (backlog,) = state.db.execute(
                 "SELECT COUNT(*) FROM events e LEFT JOIN deliveries d ON d.seq=e.seq AND d.sink=?"
-                " WHERE e.seq > ? AND d.delivered_at IS NULL", (name, first_seq)).fetchone()
+                " WHERE e.seq > ? AND e.silent = 0 AND d.delivered_at IS NULL", (name, first_seq)).fetchone()
             last_error = state.db.execute(
                 "SELECT last_error FROM deliveries WHERE sink=? AND delivered_at IS NULL AND last_error IS NOT NULL"
                 " ORDER BY seq LIMIT 1", (name,)).fetchone()

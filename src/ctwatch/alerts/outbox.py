@@ -75,7 +75,8 @@ class Outbox:
         rows = self.state.db.execute(
             "SELECT e.seq, e.event FROM events e JOIN sinks s ON s.name=? AND e.seq > s.first_seq"
             " LEFT JOIN deliveries d ON d.seq=e.seq AND d.sink=s.name"
-            " WHERE d.delivered_at IS NULL AND COALESCE(d.next_try, 0) <= ? ORDER BY e.seq LIMIT ?",
+            " WHERE e.silent = 0 AND d.delivered_at IS NULL AND COALESCE(d.next_try, 0) <= ?"
+            " ORDER BY e.seq LIMIT ?",
             (sink.name, time.time(), limit),
         ).fetchall()
         return [(seq, orjson.loads(ev)) for seq, ev in rows]
@@ -126,7 +127,8 @@ class Outbox:
         for sink in self.sinks:
             (n,) = self.state.db.execute(
                 "SELECT COUNT(*) FROM events e JOIN sinks s ON s.name=? AND e.seq > s.first_seq"
-                " LEFT JOIN deliveries d ON d.seq=e.seq AND d.sink=s.name WHERE d.delivered_at IS NULL",
+                " LEFT JOIN deliveries d ON d.seq=e.seq AND d.sink=s.name"
+                " WHERE e.silent = 0 AND d.delivered_at IS NULL",
                 (sink.name,),
             ).fetchone()
             out[sink.name] = n

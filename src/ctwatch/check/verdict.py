@@ -28,7 +28,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from ..match.policy import CRITICAL, PolicyResult
+from ..match.policy import PolicyResult
 from .index import IndexResult
 from .scts import FAILED, INCLUDED, MISSED, NOT_CHECKED, PENDING, UNREACHABLE, SctCheck
 
@@ -96,7 +96,7 @@ def decide(scts: list[SctCheck], chain_valid: bool, chain_error: str | None, key
     known = True if index.known else (False if index.available and index.names_indexed else None)
     if policy.authorised:
         reasons.append(f"authorised by {policy.rule}")
-    elif policy.severity == CRITICAL:
+    elif policy.violation:
         reasons.append(f"watched as {policy.watched}, and no rule of the policy authorises this certificate")
     elif watched:
         reasons.append(f"watched as {policy.watched}; the policy has no rules for it")
@@ -115,9 +115,9 @@ def decide(scts: list[SctCheck], chain_valid: bool, chain_error: str | None, key
         reasons.append(f"the server did not prove it holds the certificate's key: {key_error}")
 
     if watched and not policy.authorised and (
-            known is False or (known is None and policy.severity == CRITICAL and status != LOGGED)):
+            known is False or (known is None and policy.violation and status != LOGGED)):
         verdict = IMPOSTOR
-    elif watched and policy.severity == CRITICAL:
+    elif watched and policy.violation:
         verdict = UNEXPECTED
     elif status != LOGGED:
         verdict = status

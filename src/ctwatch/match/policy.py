@@ -7,6 +7,9 @@
     authorised_issuers = ["<hex SHA-256 of the issuing CA's SubjectPublicKeyInfo>"]
     authorised_keys = ["<hex SHA-256 of a server key's SubjectPublicKeyInfo>"]
     authorised_tbs = ["<hex tbs_sha256 of one certificate>"]
+    severity = "critical"                   # of a certificate no rule authorises (default critical)
+    report_authorised = false               # also alert for authorised certificates (default: record only)
+    lookalike = true                        # also watch for names imitating this one (see lookalike.py)
 
 A certificate is authorised for an entry when any one of its rules matches: its issuer's key, its
 own key, or the certificate itself (by TBS hash, so a certificate and its precertificate are the
@@ -24,7 +27,8 @@ from ..errors import ConfigError
 from .watchlist import Watchlist, normalise_item
 
 RULES = ("authorised_issuers", "authorised_keys", "authorised_tbs")
-WATCH_KEYS = frozenset({"name", *RULES})
+WATCH_KEYS = frozenset({"name", "severity", "report_authorised", "lookalike", *RULES})
+SEVERITIES = ("info", "low", "medium", "high", "critical")
 _HEX256 = re.compile(r"[0-9a-f]{64}")
 
 # Severities: nothing to report, a watched name with nothing against it, a policy violation.
@@ -46,11 +50,17 @@ class PolicyResult:
     rule: str | None
     severity: str
     has_rules: bool = False
+    report: bool = True  # False: an authorised certificate the owner does not want to hear about
+
+    @property
+    def violation(self) -> bool:
+        """A watched certificate that rules exist for and none authorises."""
+        return self.has_rules and not self.authorised
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready form for ``check --json`` and events."""
         return {"watched": self.watched, "authorised": self.authorised, "rule": self.rule,
-                "severity": self.severity, "has_rules": self.has_rules}
+                "severity": self.severity, "has_rules": self.has_rules, "report": self.report}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,8 @@ class WatchEntry:
     issuers: frozenset[str]
     keys: frozenset[str]
     tbs: frozenset[str]
+    severity: str = CRITICAL
+    report_authorised: bool = False
 
     @property
     def has_rules(self) -> bool:
@@ -119,9 +131,16 @@ class Policy:
                 item = normalise_item(name)
             except ValueError as e:
                 raise ConfigError(f"{where}: {e}") from None
+            severity = table.get("severity", CRITICAL)
+            if severity not in SEVERITIES:
+                raise ConfigError(f"{where}.severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
+            report = table.get("report_authorised", False)
+            if not isinstance(report, bool):
+                raise ConfigError(f"{where}.report_authorised: expected true or false")
             entries.append(WatchEntry(
                 item,
                 *(_hashes(table.get(rule, []), f"{where}.{rule}") for rule in RULES),
+                severity=str(severity), report_authorised=report,
             ))
         return cls(entries)
 
@@ -141,5 +160,8 @@ class Policy:
             return PolicyResult(matched[0].name, False, None, INFO)
         rules = [e.authorising_rule(issuer_spki_sha256, pubkey_sha256, tbs_sha256) for e in ruled]
         if all(rules):
-            return PolicyResult(matched[0].name, True, ", ".join(r for r in rules if r), INFO, True)
-        return PolicyResult(matched[0].name, False, None, CRITICAL, True)
+            return PolicyResult(matched[0].name, True, ", ".join(r for r in rules if r), INFO, True,
+                                report=any(e.report_authorised for e in ruled))
+        worst = max((e for e, r in zip(ruled, rules, strict=True) if not r),
+                    key=lambda e: SEVERITIES.index(e.severity))
+        return PolicyResult(worst.name, False, None, worst.severity, True)

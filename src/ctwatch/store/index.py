@@ -381,7 +381,7 @@ def _cert_dict(row: Sequence[Any]) -> dict[str, Any]:
         "subject": row[6],
         "common_name": row[7],
         "names": orjson.loads(row[8]),
-        "names_unicode": orjson.loads(row[9]),
+        "names_unicode": orjson.loads(row[9]) if row[9] is not None else orjson.loads(row[8]),
         "not_before": unix_to_iso(row[10]),
         "not_after": unix_to_iso(row[11]),
         "entry_timestamp": row[12],
@@ -482,8 +482,9 @@ class SqlIndex:
                 "serial": r.serial,
                 "subject": r.subject,
                 "common_name": r.common_name,
-                "names": orjson.dumps(r.names).decode(),
-                "names_unicode": orjson.dumps(r.names_unicode).decode(),
+                "names": _json(r.names),
+                # most names are ASCII: the display form is stored only when it differs
+                "names_unicode": None if r.names_unicode == r.names else _json(r.names_unicode),
                 "not_before": r.not_before,
                 "not_after": r.not_after,
                 "first_seen": r.timestamp,
@@ -725,6 +726,10 @@ class SqlIndex:
         return {h: base64.b64encode(bytes(der)).decode() for h, der in rows}
 
 
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _b64s(der: bytes | memoryview | None) -> str | None:
     return base64.b64encode(bytes(der)).decode() if der is not None else None
 
@@ -750,7 +755,7 @@ CREATE TABLE IF NOT EXISTS certs (
     subject TEXT NOT NULL,
     common_name TEXT,
     names TEXT NOT NULL,
-    names_unicode TEXT NOT NULL,
+    names_unicode TEXT,
     not_before INTEGER,
     not_after INTEGER,
     first_seen INTEGER NOT NULL,
@@ -860,7 +865,7 @@ CREATE TABLE IF NOT EXISTS certs (
     subject TEXT NOT NULL,
     common_name TEXT,
     names TEXT NOT NULL,
-    names_unicode TEXT NOT NULL,
+    names_unicode TEXT,
     not_before BIGINT,
     not_after BIGINT,
     first_seen BIGINT NOT NULL,

@@ -248,7 +248,7 @@ def create_app(
             try:
                 if inspect.iscoroutinefunction(fn):
                     return await fn(request, ctx)  # type: ignore[no-any-return]
-                return await run_in_threadpool(fn, request, ctx)  # type: ignore[no-any-return]
+                return await run_in_threadpool(fn, request, ctx)
             except QueryError as e:
                 return _error(request, ctx, 400, str(e))
             except ConfigError as e:
@@ -345,7 +345,8 @@ def _api_search(request: Request, ctx: _Ctx) -> Response:
 
 
 def _load_cert(request: Request, ctx: _Ctx) -> dict[str, Any] | None:
-    return ctx.index.get(int(request.path_params["cert_id"]))
+    cert_id = int(request.path_params["cert_id"])
+    return ctx.index.get(cert_id) if cert_id < 1 << 62 else None
 
 
 def _api_cert(request: Request, ctx: _Ctx) -> Response:
