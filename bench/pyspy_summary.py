@@ -3,7 +3,7 @@
 Each raw line is ``frame;frame;...;frame COUNT`` (outermost first). Frames are merged by
 function, ignoring the line number, so a function's share does not split across its lines.
 *Self* is the share of samples in which the function is the innermost frame; *inclusive* the
-share in which it is anywhere on the stack.
+share in which it is anywhere on the stack (start-up, CLI and event-loop frames left out).
 
     python bench/pyspy_summary.py PROFILE.txt [--top 20]
 """
@@ -19,6 +19,9 @@ from pathlib import Path
 
 _LINE = re.compile(r" \((.*?):\d+\)$")
 _PROCESS = re.compile(r"^process \d+:")
+# Frames on nearly every stack (interpreter start, CLI, event loop): left out of the inclusive list.
+_PLUMBING = re.compile(r"\((<frozen runpy>|<frozen importlib\.\w+>|click/core\.py"
+                       r"|asyncio/(runners|base_events|events)\.py|ctwatch/(__main__|cli)\.py)\)$")
 
 
 def function(frame: str) -> str:
@@ -70,7 +73,8 @@ def summarise(raw: str, top: int = 20) -> Summary:
             continue
         own[names[-1]] += n
         for name in set(names):
-            anywhere[name] += n
+            if not _PLUMBING.search(name):
+                anywhere[name] += n
 
     def shares(c: Counter[str]) -> list[tuple[str, float]]:
         return [(name, 100 * n / total) for name, n in c.most_common(top)]

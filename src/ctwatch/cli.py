@@ -317,3 +317,17 @@ def testlog_modes() -> None:
     from .testlog import modes
 
     click.echo(modes.__doc__)
+
+
+@main.command()
+@click.option("--count", default=4000, show_default=True, help="Entries in the local log.")
+@click.option("--dir", "workdir", type=click.Path(path_type=Path, file_okay=False),
+              help="Keep the log, state and alerts here (default: a temporary directory).")
+def demo(count: int, workdir: Path | None) -> None:
+    """See ctwatch catch an impostor certificate in a local CT log, offline."""
+    from .demo import demo as run_demo
+
+    try:
+        sys.exit(run_demo(count, workdir))
+    except CtwatchError as e:
+        fail(e)
