@@ -206,8 +206,9 @@ def run_ctwatch(loglist: Path, watchlist: Path, config: Path, work: Path, timeou
                 wrap: list[str] | None = None) -> tuple[Usage, list[str]]:
     """``ctwatch run --once``; (usage, TBS SHA-256 of each discovered_cert event)."""
     alerts = work / "alerts.jsonl"
-    argv = [*(wrap or []), PY, "-m", "ctwatch", "run", "--once", "--config", str(config), "--logs", str(loglist),
-            "--watch", str(watchlist), "--data-dir", str(work / "data"), "--alerts-jsonl", str(alerts)]
+    argv = [*(wrap or []), PY, "-m", "ctwatch", "run", "--once", "--config", str(config),
+            "--logs", str(loglist), "--watch", str(watchlist), "--data-dir", str(work / "data"),
+            "--alerts-jsonl", str(alerts)]
     usage = Measured(argv, stdout=work / "stdout", stderr=work / "stderr").run(timeout=timeout)
     if usage.returncode != 0:
         raise RuntimeError(f"ctwatch exited {usage.returncode}: {(work / 'stderr').read_text()[-2000:]}")
@@ -267,9 +268,10 @@ def table(runs: list[Run], expected: set[str]) -> str:
     lines = [head, "-" * len(head)]
     for r in runs:
         ok = "same" if set(r.found) == expected else f"DIFFERENT ({len(set(r.found))})"
+        u = r.usage
         lines.append(
-            f"{r.tool:<12}{r.protocol:<9}{r.round:>5}{r.usage.wall:>9.2f}{r.rate:>11,.0f}{r.usage.cpu:>8.2f}"
-            f"{r.cpu_us_per_entry:>10.1f}{r.usage.max_rss_kb / 1024:>8.1f}{r.usage.peak_tree_rss_kb / 1024:>9.1f}"
+            f"{r.tool:<12}{r.protocol:<9}{r.round:>5}{u.wall:>9.2f}{r.rate:>11,.0f}{u.cpu:>8.2f}"
+            f"{r.cpu_us_per_entry:>10.1f}{u.max_rss_kb / 1024:>8.1f}{u.peak_tree_rss_kb / 1024:>9.1f}"
             f"{r.server_cpu:>10.2f}  {ok}, {r.reports} reports{'' if r.verified else ', NOT VERIFIED'}")
     return "\n".join(lines)
 
@@ -297,9 +299,10 @@ def main() -> int:
     command = shlex.join(["python", *sys.argv])
     result: dict[str, Any] = {
         "command": command, "entries": args.entries, "rounds": args.rounds, "seed": args.seed,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "loadavg_at_start": os.getloadavg()},
-        "certspotter": subprocess.run([args.certspotter, "-version"], capture_output=True, text=True).stdout.strip(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "loadavg_at_start": os.getloadavg()},
+        "certspotter": subprocess.run([args.certspotter, "-version"], capture_output=True,
+                                      text=True).stdout.strip(),
         "ctwatch_requests_per_second": args.requests_per_second,
     }
     directory, gen_seconds = corpus(args.cache_dir, args.entries, args.seed)
@@ -325,7 +328,8 @@ def main() -> int:
             lists = {p: server.list_for(p, work / f"{p}.json") for p in ("rfc6962", "static")}
             cpu0, started = server.cpu(), time.monotonic()
             asyncio.run(_warm(server.rfc6962_url, args.entries))
-            result["server"]["warmup"] = {"seconds": time.monotonic() - started, "server_cpu": server.cpu() - cpu0}
+            result["server"]["warmup"] = {"seconds": time.monotonic() - started,
+                                          "server_cpu": server.cpu() - cpu0}
             root = server.root_hash()
 
             def measure(tool: str, protocol: str, rnd: int) -> None:
@@ -338,7 +342,8 @@ def main() -> int:
                 else:
                     usage, found = run_ctwatch(lists[protocol], watchlist, config, run_dir, args.timeout)
                     hashes, verified = found, True  # exit status 0: every head verified, the tree rebuilt
-                run = Run(tool, protocol, rnd, usage, server.cpu() - cpu0, args.entries, found, len(hashes), verified)
+                run = Run(tool, protocol, rnd, usage, server.cpu() - cpu0, args.entries, found, len(hashes),
+                          verified)
                 runs.append(run)
                 print(table([run], expected).splitlines()[-1], flush=True)
                 shutil.rmtree(run_dir)
@@ -368,8 +373,8 @@ def main() -> int:
         "max_rss": ct["max_rss_mb"] / cs["max_rss_mb"],
         "peak_tree_rss": ct["peak_tree_rss_mb"] / cs["peak_tree_rss_mb"],
     }
-    result.update(runs=[r.to_json(expected) for r in runs], medians=medians, ratios=ratios, table=table(runs, expected),
-                  expected_tbs_sha256=sorted(expected),
+    result.update(runs=[r.to_json(expected) for r in runs], medians=medians, ratios=ratios,
+                  table=table(runs, expected), expected_tbs_sha256=sorted(expected),
                   all_same=all(set(r.found) == expected for r in runs))
     if args.lookalike_brands:
         print("lookalike ...", flush=True)
@@ -392,7 +397,8 @@ def profile(out: Path, loglist: Path, watchlist: Path, config: Path, work: Path,
     out.mkdir(parents=True, exist_ok=True)
     raw = out / "ctwatch.pyspy.txt"
     run_dir = Path(tempfile.mkdtemp(prefix="profile-", dir=work))
-    wrap = ["py-spy", "record", "--format", "raw", "--rate", "250", "--subprocesses", "--output", str(raw), "--"]
+    wrap = ["py-spy", "record", "--format", "raw", "--rate", "250", "--subprocesses", "--output", str(raw),
+            "--"]
     usage, _ = run_ctwatch(loglist, watchlist, config, run_dir, args.timeout, wrap)
     top = summarise(raw.read_text())
     (out / "summary.txt").write_text(top.text())
@@ -402,9 +408,10 @@ def profile(out: Path, loglist: Path, watchlist: Path, config: Path, work: Path,
 def report(result: dict[str, Any]) -> str:
     """The human summary: medians, ratios against the targets, the other figures, the command."""
     med, ratios = result["medians"], result["ratios"]
-    lines = [result["table"], "", f"N = {result['entries']:,} entries, {result['rounds']} rounds, {result['machine']['cpus']} CPUs; "
-             f"medians (RSS: max over rounds)"]
-    lines.append(f"{'':<22}{'entries/s':>11}{'µs CPU/entry':>14}{'RSS MB':>8}{'tree MB':>9}{'server CPU s':>14}")
+    lines = [result["table"], "",
+             f"N = {result['entries']:,} entries, {result['rounds']} rounds, "
+             f"{result['machine']['cpus']} CPUs; medians (RSS: max over rounds)",
+             f"{'':<22}{'entries/s':>11}{'µs CPU/entry':>14}{'RSS MB':>8}{'tree MB':>9}{'server CPU s':>14}"]
     for key, m in med.items():
         lines.append(f"{key:<22}{m['entries_per_s']:>11,.0f}{m['cpu_us_per_entry']:>14.1f}{m['max_rss_mb']:>8.1f}"
                      f"{m['peak_tree_rss_mb']:>9.1f}{m['server_cpu']:>14.2f}")
@@ -420,8 +427,11 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"lookalike: {la['names_per_s'] or '?':,} names/s with {la['brands']:,} brands")
     ix = result.get("index")
     if ix:
-        lines.append((ix.get("skipped") and f"index: skipped ({ix['skipped']})")
-                     or f"index: %.domain p50 {ix['p50_ms']} ms, p99 {ix.get('p99_ms')} ms on {ix['names']:,} names")
+        if "skipped" in ix:
+            lines.append(f"index: skipped ({ix['skipped']})")
+        else:
+            lines.append(f"index: %.domain p50 {ix['p50_ms']} ms, p99 {ix.get('p99_ms')} ms "
+                         f"on {ix['names']:,} names")
     srv = result["server"]
     lines.append(f"server: RSS {srv['rss_mb_peak']:,.0f} MB peak; warm-up {srv['warmup']['seconds']:.1f} s")
     if "profile" in result:

@@ -47,11 +47,14 @@ def fail(err: CtwatchError, code: int = EXIT_ERROR) -> None:
 @click.option("--apprise", multiple=True, metavar="URL", help="Send each alert to a chat via an Apprise URL "
               "(repeatable).")
 @click.option("--contact", metavar="STR", help="Contact (mail or URL) sent to logs in the User-Agent.")
+@click.option("--listen", metavar="HOST:PORT", help="Also serve the web UI, API and certstream feed.")
+@click.option("--db", metavar="URL", help="PostgreSQL index (postgresql://...) instead of index.sqlite.")
+@click.option("--token", envvar="CTWATCH_TOKEN", help="Bearer token that enables editing ($CTWATCH_TOKEN).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def run(logs: str | None, all_logs: bool, watch: Path | None, config: Path | None, data_dir: Path | None,
         once: bool, start_at_end: bool, alerts_jsonl: str | None, webhook: tuple[str, ...],
         email: tuple[str, ...], script: str | None, apprise: tuple[str, ...], contact: str | None,
-        verbose: int) -> None:
+        listen: str | None, db: str | None, token: str | None, verbose: int) -> None:
     """Follow CT logs, verify them, and report certificates for watched names.
 
     Exit codes with --once: 0 every log verified; 3 a log misbehaved; 4 a log was unreachable.
@@ -65,7 +68,8 @@ def run(logs: str | None, all_logs: bool, watch: Path | None, config: Path | Non
     opts = RunOptions(logs=logs, all_logs=all_logs, watch=watch, config=config,
                       data_dir=data_dir or default_data_dir(), once=once, start_at_end=start_at_end,
                       alerts_jsonl=alerts_jsonl, contact=contact, progress=sys.stderr.isatty(),
-                      webhooks=webhook, emails=email, script=script, apprise=apprise)
+                      webhooks=webhook, emails=email, script=script, apprise=apprise, listen=listen, db=db,
+                      token=token)
     try:
         code = asyncio.run(run_monitor(opts))
     except CtwatchError as e:

@@ -27,10 +27,17 @@ from .merkle import CompactRange, root_from_inclusion, verify_consistency
 from .scan import LOOKALIKE, Hit, scan_batch
 from .sources.base import EntryBatch, LogSource
 from .state import LogState, StateDB
+from .store.index import Index
 
 log = logging.getLogger(__name__)
 
 OK, MISBEHAVED, UNREACHABLE = "ok", "misbehaved", "unreachable"
+CERT_EVENTS = frozenset({"discovered_cert", "lookalike"})
+
+
+def leaf_body(leaf_input: bytes) -> bytes:
+    """The certificate DER of an x509 leaf (precert leaves hold only a TBS)."""
+    return leaf_input[15 : 15 + int.from_bytes(leaf_input[12:15], "big")]
 
 
 @dataclass(slots=True)
@@ -66,6 +73,8 @@ class LogFollower:
     rules: Callable[[], Rules | None]
     options: MonitorOptions
     on_events: Callable[[], None] = lambda: None
+    index: Index | None = None
+    on_indexed: Callable[[], None] = lambda: None
     progress: Progress = field(default_factory=Progress)
 
     def __post_init__(self) -> None:
@@ -74,6 +83,7 @@ class LogFollower:
         self._unflushed: list[tuple[int, bytes, dict[str, Any]]] = []
         self._unflushed_names: list[tuple[int, int, bytes, list[str]]] = []
         self._failing_since: float | None = None
+        self._to_index: list[dict[str, Any]] = []
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -92,8 +102,23 @@ class LogFollower:
         self._unflushed_names.clear()
 
     def _emit(self, event: dict[str, Any], sighting: tuple[str, int, str] | None = None) -> None:
-        silent = bool(event.pop("_silent", False))
-        self.state.add_event(event, sighting, silent)
+        silent = bool(event.get("_silent", False))
+        if self.index is not None and event["event"] in CERT_EVENTS:
+            record = {k: v for k, v in event.items() if not k.startswith("_")}
+            record.update(der=event.get("_der"), chain=event.get("_chain"))
+            self._to_index.append(record)
+        self.state.add_event({k: v for k, v in event.items() if not k.startswith("_")}, sighting, silent)
+
+    def _committed(self) -> None:
+        """After a transaction that queued events: wake the outbox, feed the index and live feed."""
+        self.on_events()
+        if self.index is not None and self._to_index:
+            records, self._to_index = self._to_index, []
+            try:
+                self.index.add(records)
+            except DecodeError as e:  # one bad record must not stop the monitor; the alert went out
+                log.error("%s: index refused a record: %s", self.info.url, e)
+            self.on_indexed()
 
     def _misbehaved(self, err: LogMisbehaviour) -> None:
         ev = misbehaviour_event(self.info, err.kind, str(err), err.evidence)
@@ -234,7 +259,7 @@ class LogFollower:
         with self.state.transaction():
             self._promote(self.state.pending(self.log_id, below=st.tree.size))
             self.state.save_log(st)
-        self.on_events()
+        self._committed()
 
     def _promote(self, rows: list[tuple[int, bytes, dict[str, Any], float]]) -> None:
         """Move proven pending entries into the outbox (inside a transaction)."""
@@ -264,7 +289,7 @@ class LogFollower:
             proven.append(row)
         with self.state.transaction():
             self._promote(proven)
-        self.on_events()
+        self._committed()
 
     # --- entries ---------------------------------------------------------------------------------
 
@@ -331,11 +356,13 @@ class LogFollower:
             info = cert_info(leaf, precert, chain)
         except DecodeError as e:
             return malformed_event(self.info, idx, f"matched but does not parse: {e}", leaf)
+        blobs = {"_der": base64.b64encode(precert or leaf_body(leaf)).decode(),
+                 "_chain": [base64.b64encode(c).decode() for c in chain]}
         if hit.kind == LOOKALIKE:
             assert hit.finding is not None
-            return cert_event("lookalike", self.info, idx, info.to_json(), **hit.finding)
+            return cert_event("lookalike", self.info, idx, info.to_json(), **hit.finding, **blobs)
         rules = self.rules()
-        extra: dict[str, Any] = {"watch_item": hit.watch_item, "unexpected": True, "severity": "info"}
+        extra: dict[str, Any] = {"watch_item": hit.watch_item, "unexpected": True, "severity": "info", **blobs}
         if rules is not None:
             pol = rules.policy.evaluate(info.names, info.issuer_spki_sha256, info.pubkey_sha256, info.tbs_sha256)
             if pol.watched is not None:

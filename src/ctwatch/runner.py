@@ -25,6 +25,8 @@ from .monitor import MISBEHAVED, OK, UNREACHABLE, LogFollower, MonitorOptions
 from .sources.base import open_source
 from .sources.http import HttpClient, new_session
 from .state import StateDB
+from .store.index import open_index
+from .web import LiveFeed, create_app, serve_app
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,9 @@ class RunOptions:
     alerts_jsonl: str | None = None
     contact: str | None = None
     progress: bool = False
+    listen: str | None = None
+    db: str | None = None
+    token: str | None = None
     webhooks: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     script: str | None = None
@@ -183,6 +188,8 @@ async def run(opts: RunOptions) -> int:
         state.close()
         raise
     cfg = rules.current.config  # politeness and [monitor] settings apply from start to exit
+    index = open_index(opts.data_dir, opts.db)
+    feed = LiveFeed(index)
     outbox = Outbox(state, build_sinks(opts, cfg))
     stop, hup = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -198,11 +205,15 @@ async def run(opts: RunOptions) -> int:
             for info in logs:
                 http = HttpClient(session, cfg.limits_for(info.url), opts.contact)
                 followers.append(LogFollower(info, open_source(info, http), state, rules, mopts,
-                                             on_events=outbox.wakeup.set))
+                                             on_events=outbox.wakeup.set, index=index, on_indexed=feed.notify))
             display = ProgressDisplay(followers, opts.progress)
             helpers = [asyncio.create_task(outbox.run(stop, interval=1.0)),
                        asyncio.create_task(display.run(stop)),
                        asyncio.create_task(rules.watch_files(stop, hup, outbox.wakeup.set))]
+            if opts.listen:
+                app = create_app(index, state.path, opts.token, feed=feed, watch_path=opts.watch,
+                                 config_path=opts.config)
+                helpers.append(asyncio.create_task(serve_app(app, opts.listen, stop)))
             results = await asyncio.gather(*(f.run(stop) for f in followers))
             stop.set()
             await asyncio.gather(*helpers)
@@ -212,6 +223,7 @@ async def run(opts: RunOptions) -> int:
             loop.remove_signal_handler(sig)
         backlog = {k: v for k, v in outbox.backlog().items() if v}
         state.close()
+        index.close()
     for name, n in backlog.items():
         print(f"ctwatch: {n} alert(s) not yet delivered to {name}; they will be retried", file=sys.stderr)
     if MISBEHAVED in results:
