@@ -48,6 +48,7 @@ class Summary:
         return "\n".join(out)
 
     def to_json(self) -> dict[str, object]:
+        """The shares and the text, for the benchmark's JSON output."""
         return {"samples": self.samples, "self": self.self_share, "inclusive": self.inclusive_share,
                 "processes": self.processes, "text": self.text()}
 

@@ -69,13 +69,16 @@ class Run:
 
     @property
     def rate(self) -> float:
+        """Entries per wall-clock second."""
         return self.entries / self.usage.wall
 
     @property
     def cpu_us_per_entry(self) -> float:
+        """CPU microseconds of the whole process tree per entry."""
         return self.usage.cpu / self.entries * 1e6
 
     def to_json(self, expected: set[str]) -> dict[str, Any]:
+        """Every figure of the run, and whether it found exactly ``expected``."""
         return {
             "tool": self.tool, "protocol": self.protocol, "round": self.round, "entries": self.entries,
             **asdict(self.usage), "cpu": self.usage.cpu, "entries_per_s": self.rate,
@@ -147,6 +150,7 @@ class Server:
             return orjson.loads(resp.read())["sha256_root_hash"]
 
     def stop(self) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after 30 s)."""
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
@@ -246,6 +250,7 @@ def index_latency(names: int, cache: Path) -> dict[str, Any]:
 
 
 def median_of(runs: list[Run], fn: Callable[[Run], float]) -> float:
+    """The median of one figure over the rounds: robust to one disturbed round."""
     return statistics.median(fn(r) for r in runs)
 
 
@@ -263,6 +268,7 @@ def summary(runs: list[Run]) -> dict[str, float]:
 
 
 def table(runs: list[Run], expected: set[str]) -> str:
+    """One line per run under a header, for the terminal."""
     head = (f"{'tool':<12}{'log':<9}{'round':>5}{'wall s':>9}{'entries/s':>11}{'CPU s':>8}{'µs/entry':>10}"
             f"{'RSS MB':>8}{'tree MB':>9}{'server s':>10}  found")
     lines = [head, "-" * len(head)]
@@ -276,55 +282,24 @@ def table(runs: list[Run], expected: set[str]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    """Parse arguments, run everything, print the table and write the JSON."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--entries", type=int, default=1_000_000, help="log size (default 1,000,000)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=3, help="alternating certspotter/ctwatch rounds")
-    ap.add_argument("--cache-dir", type=Path, default=Path("/var/tmp/ctwatch-bench"),
-                    help="where generated logs and indexes are kept between runs")
-    ap.add_argument("--json-out", type=Path, help="write every figure and run here")
-    ap.add_argument("--certspotter", default=shutil.which("certspotter") or "/usr/bin/certspotter")
-    ap.add_argument("--requests-per-second", type=float, default=1e6,
-                    help="ctwatch's per-log request limit (its default is 20)")
-    ap.add_argument("--no-static", action="store_true", help="skip ctwatch over static-ct-api")
-    ap.add_argument("--lookalike-brands", type=int, default=1000, help="0 skips the lookalike figure")
-    ap.add_argument("--index-names", type=int, default=10_000_000, help="0 skips the index figure")
-    ap.add_argument("--profile", type=Path, metavar="DIR",
-                    help="also run ctwatch once under py-spy; raw profile and summary go into DIR")
-    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds one run may take")
-    args = ap.parse_args()
-    command = shlex.join(["python", *sys.argv])
-    result: dict[str, Any] = {
-        "command": command, "entries": args.entries, "rounds": args.rounds, "seed": args.seed,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "loadavg_at_start": os.getloadavg()},
-        "certspotter": subprocess.run([args.certspotter, "-version"], capture_output=True,
-                                      text=True).stdout.strip(),
-        "ctwatch_requests_per_second": args.requests_per_second,
-    }
-    directory, gen_seconds = corpus(args.cache_dir, args.entries, args.seed)
-    result["corpus"] = {"dir": str(directory), "generated_seconds": gen_seconds,
-                        "bytes": (directory / "entries.bin").stat().st_size}
+def measure_monitors(args: argparse.Namespace, directory: Path, expected: set[str],
+                     result: dict[str, Any]) -> list[Run]:
+    """Serve the log, warm it, and run both monitors in alternation (and ctwatch over static-ct)."""
     manifest = orjson.loads((directory / "manifest.json").read_bytes())["planted"]
-    watched = {n for names, _, w in PLANTS if w for n in names.split(",")}
-    expected = {rec["tbs_sha256"] for rec in manifest if rec["names"][0] in watched}
     tbs_of = {rec["cert_sha256"]: rec["tbs_sha256"] for rec in manifest}
-
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="ctwatch-bench-") as tmp:
         work = Path(tmp)
         watchlist = work / "watchlist"
         watchlist.write_text(WATCHLIST)
         config = work / "ctwatch.toml"
-        config.write_text(f"[logs]\nrequests_per_second = {args.requests_per_second}\n")
+        extra = args.ctwatch_config.read_text() if args.ctwatch_config else ""
+        config.write_text(f"[logs]\nrequests_per_second = {args.requests_per_second}\n{extra}")
         started = time.monotonic()
         server = Server(directory, work)
         try:
-            result["server"] = {"start_seconds": time.monotonic() - started, "rss_mb_loaded": proc_rss_kb(
-                server.proc.pid) / 1024}
+            result["server"] = {"start_seconds": time.monotonic() - started,
+                                "rss_mb_loaded": proc_rss_kb(server.proc.pid) / 1024}
             lists = {p: server.list_for(p, work / f"{p}.json") for p in ("rfc6962", "static")}
             cpu0, started = server.cpu(), time.monotonic()
             asyncio.run(_warm(server.rfc6962_url, args.entries))
@@ -362,7 +337,53 @@ def main() -> int:
             result["server"]["rss_mb_peak"] = proc_rss_kb(server.proc.pid, "VmHWM") / 1024
         finally:
             server.stop()
+    return runs
 
+
+def expected_tbs(directory: Path) -> set[str]:
+    """TBS SHA-256 of the planted certificates the watchlist matches: what both tools must report."""
+    manifest = orjson.loads((directory / "manifest.json").read_bytes())["planted"]
+    watched = {n for names, _, w in PLANTS if w for n in names.split(",")}
+    return {rec["tbs_sha256"] for rec in manifest if rec["names"][0] in watched}
+
+
+def main() -> int:
+    """Parse arguments, run everything, print the table and write the JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--entries", type=int, default=1_000_000, help="log size (default 1,000,000)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating certspotter/ctwatch rounds")
+    ap.add_argument("--cache-dir", type=Path, default=Path("/var/tmp/ctwatch-bench"),
+                    help="where generated logs and indexes are kept between runs")
+    ap.add_argument("--json-out", type=Path, help="write every figure and run here")
+    ap.add_argument("--certspotter", default=shutil.which("certspotter") or "/usr/bin/certspotter")
+    ap.add_argument("--requests-per-second", type=float, default=1e6,
+                    help="ctwatch's per-log request limit (its default is 20)")
+    ap.add_argument("--ctwatch-config", type=Path, metavar="TOML",
+                    help="a file appended to ctwatch's generated config, e.g. [monitor] index_names = false")
+    ap.add_argument("--no-static", action="store_true", help="skip ctwatch over static-ct-api")
+    ap.add_argument("--lookalike-brands", type=int, default=1000, help="0 skips the lookalike figure")
+    ap.add_argument("--index-names", type=int, default=10_000_000, help="0 skips the index figure")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="also run ctwatch once under py-spy; raw profile and summary go into DIR")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds one run may take")
+    args = ap.parse_args()
+    command = shlex.join(["python", *sys.argv])
+    result: dict[str, Any] = {
+        "command": command, "entries": args.entries, "rounds": args.rounds, "seed": args.seed,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "loadavg_at_start": os.getloadavg()},
+        "certspotter": subprocess.run([args.certspotter, "-version"], capture_output=True,
+                                      text=True).stdout.strip(),
+        "ctwatch_requests_per_second": args.requests_per_second,
+        "ctwatch_config_extra": args.ctwatch_config.read_text() if args.ctwatch_config else None,
+    }
+    directory, gen_seconds = corpus(args.cache_dir, args.entries, args.seed)
+    result["corpus"] = {"dir": str(directory), "generated_seconds": gen_seconds,
+                        "bytes": (directory / "entries.bin").stat().st_size}
+    expected = expected_tbs(directory)
+    runs = measure_monitors(args, directory, expected, result)
     groups = {(t, p): [r for r in runs if (r.tool, r.protocol) == (t, p)] for t, p in
               (("certspotter", "rfc6962"), ("ctwatch", "rfc6962"), ("ctwatch", "static"))}
     medians = {f"{t}/{p}": summary(rs) for (t, p), rs in groups.items() if rs}

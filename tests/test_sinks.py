@@ -14,20 +14,14 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import socket
 import ssl
-import stat
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,6 +34,8 @@ from ctwatch.alerts.mail import EmailSink, SmtpSettings
 from ctwatch.alerts.script import ScriptSink, script_environment
 from ctwatch.alerts.webhook import WebhookSink
 from ctwatch.errors import ConfigError, SinkError
+
+from .sinks_support import free_port, http_server, smtp_server, write_script
 
 CERT = Path(__file__).parent / "data/ctdata/certs/cryptography_vectors/x509/utf8-dnsname.pem"
 LONG_LABEL = "a" * 4096
@@ -109,12 +105,6 @@ def markers(tmp_path: Path) -> Path:
     return d
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---------------------------------------------------------------- rendering
 
 
@@ -135,17 +125,6 @@ def test_render_text_and_html_are_inert(markers: Path) -> None:
 
 
 # ---------------------------------------------------------------- email
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every envelope."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
 
 
 def issue(
@@ -192,13 +171,6 @@ def make_tls(tmp_path: Path) -> tuple[ssl.SSLContext, str]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_file, key_file)
     return ctx, str(ca_file)
-
-
-def smtp_server(**kwargs: Any) -> tuple[Controller, Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **kwargs)
-    controller.start()
-    return controller, inbox
 
 
 def test_email_plain_delivers_text_html_and_pem_without_header_injection(markers: Path) -> None:
@@ -305,21 +277,6 @@ def test_email_starttls_never_downgrades_and_failures_are_sink_errors(tmp_path: 
 # ---------------------------------------------------------------- webhook
 
 
-@asynccontextmanager
-async def http_server(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[str]:
-    """A real aiohttp server on 127.0.0.1 answering every path with ``handler``."""
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-
-
 def test_webhook_signs_body_and_retries_after_503(markers: Path) -> None:
     seen: list[tuple[dict[str, str], bytes]] = []
 
@@ -393,12 +350,6 @@ def test_webhook_timeout_is_retried_then_fails() -> None:
 
 
 # ---------------------------------------------------------------- script
-
-
-def write_script(path: Path, body: str) -> Path:
-    path.write_text(f"#!{sys.executable}\nimport json, os, pathlib, sys, time\n{body}\n")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
 
 
 def test_script_gets_certspotter_variables_and_nothing_is_interpreted(

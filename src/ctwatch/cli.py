@@ -127,6 +127,41 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     click.echo(orjson.dumps(st, option=orjson.OPT_INDENT_2).decode() if as_json else render_status(st))
 
 
+@main.command("test-alert")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="TOML config ([alerts]).")
+@click.option("--alerts-jsonl", metavar="PATH|-", help="Append the event as a JSON line ('-' = stdout).")
+@click.option("--webhook", multiple=True, metavar="URL", help="POST it as JSON (repeatable).")
+@click.option("--email", multiple=True, metavar="ADDR", help="Mail it (repeatable; SMTP from config or "
+              "CTWATCH_SMTP_* variables).")
+@click.option("--script", metavar="PATH", help="Run PATH with certspotter's hook variables.")
+@click.option("--apprise", multiple=True, metavar="URL", help="Send it to a chat via an Apprise URL "
+              "(repeatable).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def test_alert(config: Path | None, alerts_jsonl: str | None, webhook: tuple[str, ...],
+               email: tuple[str, ...], script: str | None, apprise: tuple[str, ...], verbose: int) -> None:
+    """Send one sample alert straight to every sink 'ctwatch run' would use; say which delivered it.
+
+    Prints one line per sink: 'ok' or 'FAILED' and why. Exit codes: 0 every sink delivered;
+    1 a sink failed; 2 a usage or config error (or no sink configured).
+    """
+    import asyncio
+
+    from .alerts.testalert import configured_sinks, send_test_alert
+    from .runner import RunOptions
+
+    setup_logging(verbose)
+    opts = RunOptions(config=config, alerts_jsonl=alerts_jsonl, webhooks=webhook, emails=email, script=script,
+                      apprise=apprise)
+    try:
+        sinks = configured_sinks(opts)
+    except CtwatchError as e:
+        fail(e, EXIT_USAGE)
+    results = asyncio.run(send_test_alert(sinks))
+    for result in results:
+        click.echo(result.line())
+    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_ERROR)
+
+
 @main.command()
 @click.argument("target", required=False, metavar="HOST[:PORT]")
 @click.option("--name", metavar="NAME", help="Server name to ask for (SNI) and to validate (default: HOST).")

@@ -32,6 +32,9 @@ class FetchError(CtwatchError):
         super().__init__(message)
         self.status = status
 
+    def __reduce__(self) -> tuple[object, ...]:  # crosses process boundaries (scan workers)
+        return (_fetch_error, (str(self), self.status))
+
 
 class LogMisbehaviour(CtwatchError):
     """A log signed or served something that proves it dishonest or broken.
@@ -47,6 +50,13 @@ class LogMisbehaviour(CtwatchError):
         self.kind = kind
         self.evidence = evidence or {}
 
+    def __reduce__(self) -> tuple[object, ...]:  # crosses process boundaries (scan workers)
+        return (type(self), (self.kind, str(self), self.evidence))
+
 
 class SinkError(CtwatchError):
     """An alert could not be delivered to a sink (it stays in the outbox and is retried)."""
+
+
+def _fetch_error(message: str, status: int | None) -> FetchError:
+    return FetchError(message, status=status)

@@ -24,8 +24,8 @@ from .events import cert_event, health_event, malformed_event, misbehaviour_even
 from .loglist import LogInfo
 from .match.rules import Rules
 from .merkle import CompactRange, root_from_inclusion, verify_consistency
-from .scan import LOOKALIKE, Hit, scan_batch
-from .sources.base import EntryBatch, LogSource
+from .scan import LOOKALIKE, Hit, Scanner, ScanResult
+from .sources.base import LogSource
 from .state import LogState, StateDB
 from .store.index import Index
 
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 OK, MISBEHAVED, UNREACHABLE = "ok", "misbehaved", "unreachable"
 CERT_EVENTS = frozenset({"discovered_cert", "lookalike"})
+BAD_BODY_ATTEMPTS = 5  # a body that does not decode is fetched again this often
 
 
 def leaf_body(leaf_input: bytes) -> bytes:
@@ -71,6 +72,7 @@ class LogFollower:
     source: LogSource
     state: StateDB
     rules: Callable[[], Rules | None]
+    scanner: Scanner
     options: MonitorOptions
     on_events: Callable[[], None] = lambda: None
     index: Index | None = None
@@ -81,7 +83,7 @@ class LogFollower:
         self.log_id = self.info.log_id_b64
         self._st: LogState | None = None
         self._unflushed: list[tuple[int, bytes, dict[str, Any]]] = []
-        self._unflushed_names: list[tuple[int, int, bytes, list[str]]] = []
+        self._unflushed_names: list[tuple[int, int, bytes]] = []
         self._failing_since: float | None = None
         self._to_index: list[dict[str, Any]] = []
 
@@ -96,7 +98,7 @@ class LogFollower:
         with self.state.transaction():
             for idx, lh, ev in self._unflushed:
                 self.state.add_pending(self.log_id, idx, lh, ev)
-            self.state.add_names(self.log_id, self._unflushed_names)
+            self.state.add_name_blocks(self.log_id, self._unflushed_names)
             self.state.save_log(st)
         self._unflushed.clear()
         self._unflushed_names.clear()
@@ -138,7 +140,8 @@ class LogFollower:
             try:
                 await asyncio.wait_for(stop.wait(), self.options.poll_interval)
             except TimeoutError:
-                pass
+                continue
+            return result  # stopped while waiting: no new round, which could hang on a dead log
 
     async def _round_or_report(self, stop: asyncio.Event) -> str:
         try:
@@ -165,7 +168,9 @@ class LogFollower:
         """A health alert once a log has failed for ``unreachable_after`` seconds."""
         now = time.time()
         if self._failing_since is None:
-            row = self.state.db.execute("SELECT last_success_at FROM logs WHERE log_id=?", (self.log_id,)).fetchone()
+            # A log that never answered has failed since record_error made its row (updated_at).
+            row = self.state.db.execute("SELECT COALESCE(last_success_at, updated_at) FROM logs"
+                                        " WHERE log_id=?", (self.log_id,)).fetchone()
             self._failing_since = row[0] if row and row[0] else now
         if now - self._failing_since >= self.options.unreachable_after:
             with self.state.transaction():
@@ -227,8 +232,8 @@ class LogFollower:
         self.progress.position, self.progress.target = st.tree.size, sth.tree_size
         self.progress.status = "catching up" if st.tree.size < sth.tree_size else "up to date"
         last_save = time.monotonic()
-        async for batch in self._batches(st.tree.size, sth.tree_size):
-            await self._process(batch, st)
+        async for res in self._batches(st.tree.size, sth.tree_size):
+            await self._process(res, st)
             self.progress.position = st.tree.size
             if time.monotonic() - last_save >= self.options.save_interval:
                 self._checkpoint(st)
@@ -293,66 +298,76 @@ class LogFollower:
 
     # --- entries ---------------------------------------------------------------------------------
 
-    async def _batches(self, start: int, end: int) -> AsyncIterator[EntryBatch]:
-        """Entries [start, end) in order, with up to ``window`` chunk fetches in flight."""
+    async def _batches(self, start: int, end: int) -> AsyncIterator[ScanResult]:
+        """Scanned entries [start, end) in order; up to ``window`` chunks fetched and scanned at once."""
         size = max(1, self.source.batch_hint())
         tree_size = end
 
-        async def chunk(s: int, e: int) -> EntryBatch:
-            leaves: list[bytes] = []
-            extras: list[bytes] = []
-            pos = s
-            while pos < e:
-                b = await self.source.get_entries(pos, e, tree_size)
-                if b.start != pos or not len(b) or b.end > e:
-                    raise FetchError(f"{self.info.url}: asked for entries from {pos}, got [{b.start}, {b.end})")
-                leaves.extend(b.leaf_inputs)
-                extras.extend(b.extras)
-                pos = b.end
-            return EntryBatch(s, leaves, extras)
+        async def fetch_and_scan(pos: int, e: int) -> ScanResult:
+            error = "no attempt"
+            for _ in range(BAD_BODY_ATTEMPTS):
+                raw = await self.source.fetch_entries(pos, e, tree_size)
+                if raw.start != pos or raw.count <= 0 or pos + raw.count > e:
+                    raise FetchError(f"{self.info.url}: asked for entries from {pos}, got "
+                                     f"[{raw.start}, {raw.start + raw.count})")
+                try:
+                    return await self.scanner.scan(raw)
+                except DecodeError as err:  # a torn body that still looked whole: fetch it again
+                    error = str(err)
+            raise FetchError(f"{self.info.url}: entries from {pos} did not decode after "
+                             f"{BAD_BODY_ATTEMPTS} attempts ({error})")
 
-        bounds = [(s, min(s + size, end)) for s in range(start, end, size)]
-        # align the first chunk to the batch size so tiled logs fetch whole tiles
-        if bounds and start % size:
-            bounds[0] = (start, min(end, start - start % size + size))
-            rest = bounds[0][1]
-            bounds[1:] = [(s, min(s + size, end)) for s in range(rest, end, size)]
-        tasks: list[asyncio.Task[EntryBatch]] = []
+        async def chunk(s: int, e: int) -> list[ScanResult]:
+            out = []
+            pos = s
+            while pos < e:  # a log may answer with fewer entries than asked: continue from there
+                res = await fetch_and_scan(pos, e)
+                out.append(res)
+                pos += res.count
+            return out
+
+        # the first chunk ends on a multiple of the batch size, so tiled logs fetch whole tiles
+        edges = [start, *range(start - start % size + size, end, size), end]
+        bounds = [(s, e) for s, e in zip(edges, edges[1:], strict=False) if s < e]
+        tasks: list[asyncio.Task[list[ScanResult]]] = []
+        it = iter(bounds)
         try:
-            it = iter(bounds)
             for s, e in it:
                 tasks.append(asyncio.create_task(chunk(s, e)))
                 if len(tasks) >= self.options.window:
                     break
             while tasks:
-                batch = await tasks.pop(0)
+                results = await tasks.pop(0)
                 nxt = next(it, None)
                 if nxt is not None:
                     tasks.append(asyncio.create_task(chunk(*nxt)))
-                yield batch
+                for res in results:
+                    yield res
         finally:
             for t in tasks:
                 t.cancel()
 
-    async def _process(self, batch: EntryBatch, st: LogState) -> None:
-        res = scan_batch(batch.leaf_inputs, self.rules(), self.options.index_names)
-        for off, error in res.malformed:
-            idx = batch.start + off
-            self._unflushed.append((idx, res.hashes[off],
-                                    malformed_event(self.info, idx, error, batch.leaf_inputs[off])))
+    async def _process(self, res: ScanResult, st: LogState) -> None:
+        hashes = res.hashes
+        for off, error, leaf in res.malformed:
+            idx = res.start + off
+            self._unflushed.append((idx, hashes[off * 32 : off * 32 + 32],
+                                    malformed_event(self.info, idx, error, leaf)))
         for hit in res.hits:
-            idx = batch.start + hit.offset
-            self._unflushed.append((idx, res.hashes[hit.offset], await self._describe(batch, hit)))
-        self._unflushed_names += [(batch.start + off, etype, tbs, names) for off, etype, tbs, names in res.names]
-        st.tree.extend(res.hashes)
+            idx = res.start + hit.offset
+            self._unflushed.append((idx, hashes[hit.offset * 32 : hit.offset * 32 + 32],
+                                    await self._describe(res.start, hit)))
+        if res.names is not None:
+            self._unflushed_names.append((res.start, res.count, res.names))
+        st.tree.extend([hashes[i : i + 32] for i in range(0, len(hashes), 32)])
 
-    async def _describe(self, batch: EntryBatch, hit: Hit) -> dict[str, Any]:
+    async def _describe(self, start: int, hit: Hit) -> dict[str, Any]:
         """The event for a matched entry: full certificate details and the policy's verdict."""
-        idx = batch.start + hit.offset
-        leaf = batch.leaf_inputs[hit.offset]
+        idx = start + hit.offset
+        leaf = hit.leaf_input
         try:
             entry_type = parse_merkle_tree_leaf(leaf).entry_type
-            precert, chain = await self.source.get_chain(entry_type, batch.extras[hit.offset])
+            precert, chain = await self.source.get_chain(entry_type, hit.extra)
             info = cert_info(leaf, precert, chain)
         except DecodeError as e:
             return malformed_event(self.info, idx, f"matched but does not parse: {e}", leaf)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,9 +25,9 @@ from .match.rules import Rules, build_rules
 from .monitor import MISBEHAVED, OK, UNREACHABLE, LogFollower, MonitorOptions
 from .sources.base import open_source
 from .sources.http import HttpClient, new_session
+from .scan import Scanner
 from .state import StateDB
-from .store.index import open_index
-from .web import LiveFeed, create_app, serve_app
+from .store.index import Index, open_index
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class RulesHolder:
     def __init__(self, config: Path | None, watch: Path | None, state: StateDB) -> None:
         self.config, self.watch, self.state = config, watch, state
         self.current: Rules = build_rules(config, watch)
+        self.on_reload: Callable[[Rules], None] = lambda rules: None
         self._stamp = self._mtimes()
         backfill(state, self.current)
 
@@ -109,6 +111,7 @@ class RulesHolder:
             print(f"ctwatch: config refused, keeping the running one: {e}", file=sys.stderr)
             return False
         self.current = rules
+        self.on_reload(rules)
         n = backfill(self.state, rules)
         log.warning("config reloaded (%d watch items; %d earlier certificates backfilled)",
                     len(rules.watch_items), n)
@@ -181,49 +184,22 @@ async def run(opts: RunOptions) -> int:
     logs: list[LogInfo] = select_logs(parse_log_list(data, where), opts.all_logs)
     if not logs:
         raise LogListError(f"{where}: no logs to follow (try --all-logs)")
-    state = StateDB(opts.data_dir / "state.sqlite")
-    try:
+    with contextlib.ExitStack() as resources:
+        state = StateDB(opts.data_dir / "state.sqlite")
+        resources.callback(state.close)
         rules = RulesHolder(opts.config, opts.watch, state)
-    except ConfigError:
-        state.close()
-        raise
-    cfg = rules.current.config  # politeness and [monitor] settings apply from start to exit
-    index = open_index(opts.data_dir, opts.db)
-    feed = LiveFeed(index)
-    outbox = Outbox(state, build_sinks(opts, cfg))
-    stop, hup = asyncio.Event(), asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, hup.set)
-    state.prune_names(time.time() - cfg.names_retention_days * 86400)
-    mopts = MonitorOptions(once=opts.once, start_at_end=opts.start_at_end, poll_interval=cfg.poll_interval,
-                           index_names=cfg.index_names, unreachable_after=cfg.unreachable_after)
-    try:
-        async with new_session() as session:
-            followers = []
-            for info in logs:
-                http = HttpClient(session, cfg.limits_for(info.url), opts.contact)
-                followers.append(LogFollower(info, open_source(info, http), state, rules, mopts,
-                                             on_events=outbox.wakeup.set, index=index, on_indexed=feed.notify))
-            display = ProgressDisplay(followers, opts.progress)
-            helpers = [asyncio.create_task(outbox.run(stop, interval=1.0)),
-                       asyncio.create_task(display.run(stop)),
-                       asyncio.create_task(rules.watch_files(stop, hup, outbox.wakeup.set))]
-            if opts.listen:
-                app = create_app(index, state.path, opts.token, feed=feed, watch_path=opts.watch,
-                                 config_path=opts.config)
-                helpers.append(asyncio.create_task(serve_app(app, opts.listen, stop)))
-            results = await asyncio.gather(*(f.run(stop) for f in followers))
-            stop.set()
-            await asyncio.gather(*helpers)
-            await outbox.deliver_due()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+        cfg = rules.current.config  # politeness and [monitor] settings apply from start to exit
+        outbox = Outbox(state, build_sinks(opts, cfg))
+        index = open_index(opts.data_dir, opts.db)
+        resources.callback(index.close)
+        scanner = Scanner(rules.current, cfg.index_names)
+        resources.callback(scanner.close)
+        rules.on_reload = scanner.update
+        state.prune_names(time.time() - cfg.names_retention_days * 86400)
+        mopts = MonitorOptions(once=opts.once, start_at_end=opts.start_at_end, poll_interval=cfg.poll_interval,
+                               index_names=cfg.index_names, unreachable_after=cfg.unreachable_after)
+        results = await _follow(opts, logs, state, rules, scanner, outbox, index, mopts, cfg)
         backlog = {k: v for k, v in outbox.backlog().items() if v}
-        state.close()
-        index.close()
     for name, n in backlog.items():
         print(f"ctwatch: {n} alert(s) not yet delivered to {name}; they will be retried", file=sys.stderr)
     if MISBEHAVED in results:
@@ -231,3 +207,43 @@ async def run(opts: RunOptions) -> int:
     if UNREACHABLE in results:
         return EXIT_CODES[UNREACHABLE]
     return 0
+
+
+async def _follow(opts: RunOptions, logs: list[LogInfo], state: StateDB, rules: RulesHolder, scanner: Scanner,
+                  outbox: Outbox, index: Index, mopts: MonitorOptions, cfg: Config) -> list[str]:
+    """Run one follower per log (and the outbox, progress, reload and web tasks) until done."""
+    stop, hup = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
+    feed = None
+    if opts.listen:
+        from .web import LiveFeed
+
+        feed = LiveFeed(index)
+    try:
+        async with new_session() as session:
+            followers = [
+                LogFollower(info, open_source(info, HttpClient(session, cfg.limits_for(info.url), opts.contact)),
+                            state, rules, scanner, mopts, on_events=outbox.wakeup.set, index=index,
+                            on_indexed=feed.notify if feed else lambda: None)
+                for info in logs
+            ]
+            helpers = [asyncio.create_task(outbox.run(stop, interval=1.0)),
+                       asyncio.create_task(ProgressDisplay(followers, opts.progress).run(stop)),
+                       asyncio.create_task(rules.watch_files(stop, hup, outbox.wakeup.set))]
+            if opts.listen and feed is not None:
+                from .web import create_app, serve_app
+
+                app = create_app(index, state.path, opts.token, feed=feed, watch_path=opts.watch,
+                                 config_path=opts.config)
+                helpers.append(asyncio.create_task(serve_app(app, opts.listen, stop)))
+            results = await asyncio.gather(*(f.run(stop) for f in followers))
+            stop.set()
+            await asyncio.gather(*helpers)
+            await outbox.deliver_due()
+            return list(results)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)

@@ -1,40 +1,57 @@
-"""The per-entry hot path: hash every leaf, pull out identities, match the rules.
+"""The per-entry hot path, in worker processes: decode, hash, pull out identities, match.
 
-A pure function over a batch so it can run in worker processes; anything needing I/O or full
-certificate parsing happens later, and only for the few entries that matched.
+:func:`scan_entries` is pure over one fetched batch, so a :class:`Scanner` runs it on every core
+while the monitor's process fetches, rebuilds the tree and writes state. Only what the monitor
+needs comes back: the leaf hashes (one bytes object), the few hits with their raw entry, the
+unparsable entries, and the batch's names for the backfill index, compressed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import zlib
 from dataclasses import dataclass, field
 from hashlib import sha256
+
+import orjson
 
 from .entries import tbs_without_sct
 from .errors import DecodeError
 from .identities import leaf_identities
 from .match.rules import Rules
+from .sources.base import RawEntries, decode_entries
 
 WATCH, LOOKALIKE = "watch", "lookalike"
 
 
 @dataclass(slots=True)
 class Hit:
-    """An entry that matched: a watch item, or a lookalike finding (as JSON)."""
+    """An entry that matched a watch item or a brand, with what describing it needs."""
 
     offset: int
     kind: str  # WATCH or LOOKALIKE
+    leaf_input: bytes
+    extra: bytes | str
     watch_item: str | None = None
     finding: dict[str, object] | None = None
 
 
 @dataclass(slots=True)
 class ScanResult:
-    """What a batch yields: every leaf hash, the hits, the unparsable entries, the names index rows."""
+    """What one batch yields; offsets are relative to ``start``."""
 
-    hashes: list[bytes]
+    start: int
+    hashes: bytes  # 32 bytes per entry, in order
     hits: list[Hit] = field(default_factory=list)
-    malformed: list[tuple[int, str]] = field(default_factory=list)  # (offset, error)
-    names: list[tuple[int, int, bytes, list[str]]] = field(default_factory=list)  # (offset, type, tbs, names)
+    malformed: list[tuple[int, str, bytes]] = field(default_factory=list)  # (offset, error, leaf_input)
+    names: bytes | None = None  # zlib(JSON [[offset, entry_type, tbs_sha256 hex, [names]], ...])
+
+    @property
+    def count(self) -> int:
+        return len(self.hashes) // 32
 
 
 def leaf_tbs_sha256(leaf_input: bytes) -> bytes:
@@ -46,31 +63,89 @@ def leaf_tbs_sha256(leaf_input: bytes) -> bytes:
     return sha256(tbs_without_sct(leaf_input[15 : 15 + n])).digest()
 
 
-def scan_batch(leaf_inputs: list[bytes], rules: Rules | None, index_names: bool = False) -> ScanResult:
-    """Hash and match one batch of MerkleTreeLeaf inputs."""
-    hashes = [sha256(b"\x00" + li).digest() for li in leaf_inputs]
-    res = ScanResult(hashes)
+def scan_entries(raw: RawEntries, rules: Rules | None, index_names: bool) -> ScanResult:
+    """Decode and scan one batch. Raises DecodeError for a torn body (fetch it again)."""
+    batch = decode_entries(raw)
+    leaves, extras = batch.leaf_inputs, batch.extras
+    hashes = b"".join([sha256(b"\x00" + li).digest() for li in leaves])
+    res = ScanResult(batch.start, hashes)
     watch = rules.watchlist.match if rules is not None and rules.watchlist is not None else None
     detector = rules.detector if rules is not None else None
-    for i, li in enumerate(leaf_inputs):
+    rows: list[list[object]] = []
+    for i, li in enumerate(leaves):
         try:
             etype, _, names = leaf_identities(li)
             if index_names and names:
-                res.names.append((i, etype, leaf_tbs_sha256(li), names))
+                rows.append([i, etype, leaf_tbs_sha256(li).hex(), names])
         except DecodeError as e:
-            res.malformed.append((i, str(e)))
+            res.malformed.append((i, str(e), li))
             continue
         item = watch(names) if watch is not None else None
         if item is not None:
-            res.hits.append(Hit(i, WATCH, watch_item=item))
+            res.hits.append(Hit(i, WATCH, li, extras[i], watch_item=item))
         elif detector is not None:
             findings = detector.check_names(names)
             if findings:
                 best = findings[0]
-                res.hits.append(Hit(i, LOOKALIKE, finding={
+                res.hits.append(Hit(i, LOOKALIKE, li, extras[i], finding={
                     "brand": best.brand, "techniques": list(best.techniques), "score": best.score,
                     "explanation": best.explanation, "lookalike_name": best.name,
                     "findings": [{"name": f.name, "brand": f.brand, "techniques": list(f.techniques),
                                   "score": f.score} for f in findings],
                 }))
+    if rows:
+        res.names = zlib.compress(orjson.dumps(rows), 1)
     return res
+
+
+# --- worker processes -----------------------------------------------------------------------------
+
+_worker_rules: Rules | None = None
+_worker_index_names = False
+
+
+def _init_worker(rules: Rules | None, index_names: bool) -> None:
+    global _worker_rules, _worker_index_names
+    _worker_rules, _worker_index_names = rules, index_names
+
+
+def _scan_in_worker(raw: RawEntries) -> ScanResult:
+    return scan_entries(raw, _worker_rules, _worker_index_names)
+
+
+class Scanner:
+    """Runs :func:`scan_entries` in worker processes (inline when ``workers`` is 0).
+
+    Workers hold the rules they were started with; :meth:`update` replaces the pool on reload.
+    """
+
+    def __init__(self, rules: Rules | None, index_names: bool, workers: int | None = None) -> None:
+        self.workers = min(2, os.cpu_count() or 1) if workers is None else workers
+        self.index_names = index_names
+        self.rules = rules
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._start()
+
+    def _start(self) -> None:
+        if self.workers > 0:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_init_worker, initargs=(self.rules, self.index_names),
+            )
+
+    def update(self, rules: Rules | None) -> None:
+        """Use new rules from now on (scans already running finish with the old ones)."""
+        old, self.rules = self._pool, rules
+        self._start()
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=False)
+
+    async def scan(self, raw: RawEntries) -> ScanResult:
+        if self._pool is None:
+            return scan_entries(raw, self.rules, self.index_names)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, _scan_in_worker, raw)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

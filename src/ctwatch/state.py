@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,16 +58,14 @@ CREATE TABLE IF NOT EXISTS events (    -- the outbox: one row per alert, dedupli
     created_at REAL NOT NULL,
     silent INTEGER NOT NULL DEFAULT 0  -- recorded (e.g. authorised by policy), not sent to sinks
 );
-CREATE TABLE IF NOT EXISTS name_index (  -- every processed entry's names, for backfilling new watch items
-    name_rev TEXT NOT NULL,           -- labels reversed: "com.example.www", so a suffix is a prefix
+CREATE TABLE IF NOT EXISTS name_blocks (  -- names of processed entries, for backfilling new watch items
     log_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    entry_type INTEGER NOT NULL,
-    tbs_sha256 BLOB NOT NULL,
-    added_at REAL NOT NULL
+    start INTEGER NOT NULL,           -- entries [start, start + count) of the log
+    count INTEGER NOT NULL,
+    added_at REAL NOT NULL,
+    data BLOB NOT NULL                -- zlib(JSON [[offset, entry_type, tbs_sha256 hex, [names]], ...])
 );
-CREATE INDEX IF NOT EXISTS name_index_name ON name_index (name_rev);
-CREATE INDEX IF NOT EXISTS name_index_added ON name_index (added_at);
+CREATE INDEX IF NOT EXISTS name_blocks_added ON name_blocks (added_at);
 CREATE TABLE IF NOT EXISTS watch_items (  -- watch items already backfilled
     item TEXT PRIMARY KEY,
     since REAL NOT NULL
@@ -236,32 +235,18 @@ class StateDB:
 
     # --- the names index (backfill) -----------------------------------------------------------
 
-    def add_names(self, log_id: str, rows: list[tuple[int, int, bytes, list[str]]]) -> None:
-        """Index the names of processed entries: (index, entry_type, tbs_sha256, names)."""
+    def add_name_blocks(self, log_id: str, blocks: list[tuple[int, int, bytes]]) -> None:
+        """Keep the compressed names of processed batches: (start, count, data)."""
         now = time.time()
-        self.db.executemany(
-            "INSERT INTO name_index VALUES (?,?,?,?,?,?)",
-            [(reverse_name(n), log_id, idx, etype, tbs, now) for idx, etype, tbs, names in rows for n in names],
-        )
+        self.db.executemany("INSERT INTO name_blocks VALUES (?,?,?,?,?)",
+                            [(log_id, start, count, now, data) for start, count, data in blocks])
 
-    def names_under(self, item: str) -> list[tuple[str, str, int, int, bytes]]:
-        """Index rows for a watch item: ``.example.com`` = the name and below, ``example.com`` exactly."""
-        sub = item.startswith(".")
-        rev = reverse_name(item.lstrip("."))
-        q = "SELECT name_rev, log_id, idx, entry_type, tbs_sha256 FROM name_index WHERE name_rev = ?"
-        args: tuple[object, ...] = (rev,)
-        if sub:
-            q += " OR (name_rev >= ? AND name_rev < ?)"
-            args += (rev + ".", rev + "/")  # "/" sorts right after "."
-        if item == ".":
-            q, args = "SELECT name_rev, log_id, idx, entry_type, tbs_sha256 FROM name_index", ()
-        return [(reverse_name(r[0]), r[1], r[2], r[3], r[4]) for r in self.db.execute(q + " ORDER BY rowid", args)]
+    def name_rows(self) -> Iterator[tuple[str, int, int, str, list[str]]]:
+        """Every indexed entry: (log_id, index, entry_type, tbs_sha256 hex, names)."""
+        for log_id, start, data in self.db.execute("SELECT log_id, start, data FROM name_blocks ORDER BY rowid"):
+            for off, etype, tbs, names in orjson.loads(zlib.decompress(data)):
+                yield log_id, start + off, etype, tbs, names
 
     def prune_names(self, older_than: float) -> int:
-        """Drop index rows added before ``older_than`` (retention)."""
-        return self.db.execute("DELETE FROM name_index WHERE added_at < ?", (older_than,)).rowcount
-
-
-def reverse_name(name: str) -> str:
-    """``www.example.com`` → ``com.example.www``."""
-    return ".".join(reversed(name.split(".")))
+        """Drop blocks added before ``older_than`` (retention)."""
+        return self.db.execute("DELETE FROM name_blocks WHERE added_at < ?", (older_than,)).rowcount

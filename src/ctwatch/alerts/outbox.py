@@ -48,6 +48,9 @@ class Outbox:
         self.sinks = sinks
         self.wakeup = asyncio.Event()
         db = state.db
+        # Back-off is for a running process: a restart is often the fix (the sink is back, its
+        # settings corrected), and a `--once` run ends before a deferred retry would come due.
+        db.execute("UPDATE deliveries SET next_try = 0 WHERE delivered_at IS NULL")
         for sink in sinks:
             db.execute(
                 "INSERT OR IGNORE INTO sinks (name, first_seq) VALUES (?, ?)", (sink.name, state.max_seq())

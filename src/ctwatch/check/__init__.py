@@ -25,8 +25,9 @@ from ..entries import CertInfo, cert_info
 from ..errors import ConfigError
 from ..loglist import LogInfo, parse_log_list
 from ..match.policy import INFO, Policy, PolicyResult
+from ..match.rules import read_watchlist
 from ..match.watchlist import Watchlist
-from ..runner import default_data_dir, fetch_log_list, read_watchlist
+from ..runner import default_data_dir, fetch_log_list
 from ..sources.http import HttpLimits, new_session
 from .chain import ChainResult, default_name, find_issuer, load_der, load_pem, trust_roots, validate_chain
 from .index import IndexResult, lookup
@@ -168,7 +169,7 @@ class Inputs:
         for log in parse_log_list(data, where):
             logs.setdefault(log.log_id, log)  # an SCT from a retired or rejected log is still checkable
         policy = Policy.from_config(load_config(opts.config).raw, str(opts.config or "config"))
-        return cls(logs, policy, read_watchlist(opts.watch), trust_roots(opts.ca_file))
+        return cls(logs, policy, read_watchlist(opts.watch) if opts.watch else None, trust_roots(opts.ca_file))
 
 
 async def check_server(target: str, opts: CheckOptions) -> CheckReport:

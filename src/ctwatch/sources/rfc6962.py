@@ -13,7 +13,7 @@ from ..cttypes import STH, parse_extra_data
 from ..errors import DecodeError, FetchError, LogMisbehaviour, VerificationError
 from ..merkle import CompactRange, leaf_hash
 from ..verify import verify_sth
-from .base import EntryBatch, LogSource
+from .base import EntryBatch, LogSource, RawEntries
 
 # A truncated or garbled JSON body is retried this many times before the log counts as unreachable.
 BAD_BODY_RETRIES = 5
@@ -65,26 +65,30 @@ class Rfc6962Source(LogSource):
             raise LogMisbehaviour("bad_sth_signature", f"STH signature: {e}", {"sth": sth.to_json()}) from None
         return sth, {"sth": sth.to_json()}
 
-    async def get_entries(self, start: int, end: int, tree_size: int) -> EntryBatch:
+    async def fetch_entries(self, start: int, end: int, tree_size: int) -> RawEntries:
+        """The raw get-entries body and how many entries it holds (decoded later, in a worker).
+
+        Counting ``"leaf_input"`` keys is enough to continue a short batch; the worker checks
+        the count when it decodes, and a body that does not decode is fetched again.
+        """
         if not 0 <= start < end <= tree_size:
             raise ValueError(f"bad entry range [{start}, {end}) for tree size {tree_size}")
+        url = f"{self.info.url}ct/v1/get-entries?start={start}&end={end - 1}"
         for _ in range(BAD_BODY_RETRIES):
-            raw = await self._json(f"ct/v1/get-entries?start={start}&end={end - 1}")
-            entries = raw.get("entries") if isinstance(raw, dict) else None
-            if not isinstance(entries, list) or not entries or len(entries) > end - start:
-                continue  # logs answer empty or odd batches under load: ask again
-            leaves, extras = [], []
+            body = await self.http.get(url)
+            assert body is not None
+            count = body.count(b'"leaf_input"')
+            if 0 < count <= end - start:
+                return RawEntries(start, count, body=body)
+        raise FetchError(f"{self.info.url}: get-entries [{start}, {end}) returned no usable entries")
+
+    async def get_entries(self, start: int, end: int, tree_size: int) -> EntryBatch:
+        for _ in range(BAD_BODY_RETRIES):
+            raw = await self.fetch_entries(start, end, tree_size)
             try:
-                b64 = base64.b64decode
-                for e in entries:
-                    leaves.append(b64(e["leaf_input"]))
-                    extras.append(b64(e.get("extra_data", "")))
-            except (KeyError, TypeError, binascii.Error, ValueError):
-                raise LogMisbehaviour(
-                    "bad_entries", f"get-entries [{start}, {end}) returned an entry without valid base64",
-                    {"start": start, "end": end, "response_prefix": orjson.dumps(raw)[:2000].decode("utf-8", "replace")},
-                ) from None
-            return EntryBatch(start, leaves, extras)
+                return decode_get_entries(raw.body or b"", start, raw.count)
+            except DecodeError:
+                continue  # a torn body: ask again
         raise FetchError(f"{self.info.url}: get-entries [{start}, {end}) returned no usable entries")
 
     async def get_consistency_proof(self, old_size: int, new: STH) -> list[bytes]:
@@ -119,7 +123,12 @@ class Rfc6962Source(LogSource):
             raise FetchError(f"{self.info.url}: cannot start at the end (last leaf duplicates index {index})")
         return CompactRange.from_last_leaf_proof(sth.tree_size, last, path)
 
-    async def get_chain(self, entry_type: int, extra: bytes) -> tuple[bytes | None, list[bytes]]:
+    async def get_chain(self, entry_type: int, extra: bytes | str) -> tuple[bytes | None, list[bytes]]:
+        if isinstance(extra, str):  # left base64 by decode_get_entries until an entry matters
+            try:
+                extra = binascii.a2b_base64(extra, strict_mode=True)
+            except binascii.Error:
+                raise DecodeError("extra_data is not base64") from None
         return parse_extra_data(entry_type, extra)
 
     async def get_roots(self) -> list[bytes]:
@@ -129,3 +138,35 @@ class Rfc6962Source(LogSource):
         if not isinstance(certs, list):
             raise DecodeError("get-roots: no certificates list")
         return [_b64(c, "root certificate") for c in certs]
+
+
+def decode_get_entries(body: bytes, start: int, count: int) -> EntryBatch:
+    """Decode a get-entries body: leaf inputs now, ``extra_data`` kept as base64 text.
+
+    A body that is not the JSON it claimed (torn, or holding another number of entries) is a
+    DecodeError, so the fetcher asks again; valid JSON with an entry that is not base64 is the
+    log's word, and so misbehaviour.
+    """
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise DecodeError(f"get-entries body is not JSON: {e}") from None
+    entries = doc.get("entries") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or len(entries) != count:
+        raise DecodeError(f"get-entries body does not hold the {count} entries it appeared to")
+    a2b = binascii.a2b_base64
+    leaves: list[bytes] = []
+    extras: list[str] = []
+    try:
+        for e in entries:
+            leaves.append(a2b(e["leaf_input"], strict_mode=True))
+            x = e.get("extra_data", "")
+            if not isinstance(x, str):
+                raise TypeError("extra_data is not a string")
+            extras.append(x)
+    except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
+        raise LogMisbehaviour(
+            "bad_entries", f"get-entries from {start} returned an entry without valid base64",
+            {"start": start, "response_prefix": body[:2000].decode("utf-8", "replace")},
+        ) from None
+    return EntryBatch(start, leaves, extras)

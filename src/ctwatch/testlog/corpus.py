@@ -17,9 +17,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from ..cttypes import PRECERT_ENTRY, X509_ENTRY, TimestampedEntry
 from ..errors import ConfigError
-from .ca import LeafFactory
+from .ca import Issuer, LeafFactory, PrivateKey, SubjectKey
 from .store import EncodedEntry, KeyRing, Store
 
 BASE_TIMESTAMP_MS = 1_748_736_000_000  # 2025-06-01T00:00:00Z: entry i is logged at base + i·100 ms
@@ -124,32 +127,56 @@ def iter_units(keys: KeyRing, seed: int, start: int, count: int,
         else:
             names, impostor = random_names(rng), False
             pair = rng.random() < PAIR_PROBABILITY and i + 1 < end and i + 1 not in plant_at
-        factory = factories[impostor]
-        issuer = factory.issuer
         pool = keys.rsa_subjects if keys.rsa_subjects and rng.random() < RSA_PROBABILITY else keys.ec_subjects
         ts = entry_timestamp(i)
-        issued = factory.issue(
-            names, rng.choice(pool), rng.getrandbits(126) | 1 << 125,
+        unit = _issue_unit(
+            keys, factories[impostor], i, names, rng.choice(pool), rng.getrandbits(126) | 1 << 125,
             dt.datetime.fromtimestamp(ts // 1000 - 3600, dt.UTC), dt.timedelta(days=rng.choice(_LIFETIMES)),
-            keys.rfc6962 if pair else None, ts,
+            pair, plant is not None, impostor,
         )
-        pre_entry = TimestampedEntry(ts, PRECERT_ENTRY, issued.tbs, issuer.issuer_key_hash)
-        entries = [EncodedEntry.of(i, pre_entry, issued.precert, issuer.chain)]
-        records = [(i, "precert", issued.precert)]
-        if pair:
-            assert issued.final is not None
-            cert_entry = TimestampedEntry(entry_timestamp(i + 1), X509_ENTRY, issued.final)
-            entries.append(EncodedEntry.of(i + 1, cert_entry, None, issuer.chain))
-            records.append((i + 1, "x509", issued.final))
-        planted: list[dict[str, object]] = []
-        if plant is not None:
-            tbs_sha256 = hashlib.sha256(issued.tbs).hexdigest()
-            planted = [{
-                "index": index, "entry_type": etype, "names": names, "tbs_sha256": tbs_sha256,
-                "cert_sha256": hashlib.sha256(der).hexdigest(), "issuer": issuer.name, "impostor": impostor,
-            } for index, etype, der in records]
-        yield entries, planted
-        i += len(records)
+        yield unit
+        i += len(unit[0])
+
+
+def _issue_unit(keys: KeyRing, factory: LeafFactory, i: int, names: list[str], subject_key: SubjectKey,
+                serial: int, not_before: dt.datetime, lifetime: dt.timedelta, pair: bool, planted: bool,
+                impostor: bool) -> Unit:
+    """Entry ``i`` (a precert) and, with ``pair``, ``i + 1`` (its cert); manifest records if ``planted``."""
+    issuer = factory.issuer
+    ts = entry_timestamp(i)
+    log = keys.rfc6962 if pair else None
+    issued = factory.issue(names, subject_key, serial, not_before, lifetime, log, ts)
+    pre_entry = TimestampedEntry(ts, PRECERT_ENTRY, issued.tbs, issuer.issuer_key_hash)
+    entries = [EncodedEntry.of(i, pre_entry, issued.precert, issuer.chain)]
+    records = [(i, "precert", issued.precert)]
+    if pair:
+        assert issued.final is not None
+        cert_entry = TimestampedEntry(entry_timestamp(i + 1), X509_ENTRY, issued.final)
+        entries.append(EncodedEntry.of(i + 1, cert_entry, None, issuer.chain))
+        records.append((i + 1, "x509", issued.final))
+    if not planted:
+        return entries, []
+    tbs_sha256 = hashlib.sha256(issued.tbs).hexdigest()
+    return entries, [{
+        "index": index, "entry_type": etype, "names": names, "tbs_sha256": tbs_sha256,
+        "cert_sha256": hashlib.sha256(der).hexdigest(), "issuer": issuer.name, "impostor": impostor,
+    } for index, etype, der in records]
+
+
+def foreign_pair(keys: KeyRing, start: int, names: Sequence[str], issuer: Issuer,
+                 subject_key: PrivateKey | None = None) -> Unit:
+    """A precert and its cert for ``names`` from any ``issuer``, as entries ``start`` and ``start + 1``.
+
+    For what a corpus cannot hold: a CA outside the test PKI (say one copying the test CA's name
+    under another key) or a leaf key the caller chooses (default: a fresh P-256 key). The records
+    are marked ``impostor`` unless ``issuer`` is the test CA; serial and key are random, so this is
+    the one non-deterministic way into a log.
+    """
+    key = subject_key or ec.generate_private_key(ec.SECP256R1())
+    not_before = dt.datetime.fromtimestamp(entry_timestamp(start) // 1000 - 3600, dt.UTC)
+    return _issue_unit(keys, LeafFactory(issuer), start, list(names), SubjectKey.of(key),
+                       x509.random_serial_number(), not_before, dt.timedelta(days=90),
+                       True, True, issuer.issuer_key_hash != keys.test_ca.issuer_key_hash)
 
 
 def generate_corpus(directory: Path, count: int, *, seed: int = 1, plants: Sequence[Plant] = (),

@@ -36,7 +36,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..errors import ConfigError
-from .corpus import Plant, make_entries
+from .ca import Issuer, PrivateKey
+from .corpus import Plant, foreign_pair, make_entries
 from .modes import RFC6962, STATIC, parse_modes
 from .store import Store, log_list_json
 from .views import LogView, Rfc6962View, StaticView
@@ -213,6 +214,24 @@ class AsyncTestLogServer:
             entries, planted = await asyncio.get_running_loop().run_in_executor(
                 None, make_entries, store.keys, store.seed, store.size, count, list(plants))
             store.append(entries, planted, self.persist)
+            self.rfc6962.sync()
+            self.static.sync()
+            return planted
+
+    async def log_certificate(self, names: Sequence[str], issuer: Issuer,
+                              subject_key: PrivateKey | None = None) -> list[dict[str, object]]:
+        """Log a precert and its cert for ``names`` issued by any CA; returns their manifest records.
+
+        For policy tests a corpus cannot express: an ``issuer`` outside the test PKI (one that copies
+        the test CA's name under another key) or a chosen leaf key. Its chain is served by the static
+        log's issuer endpoint; the entries stay in memory, so a persisting server refuses.
+        """
+        if self.persist:
+            raise ConfigError("certificates from outside the corpus are kept in memory: use persist=False")
+        async with self._grow_lock:
+            entries, planted = foreign_pair(self.store.keys, self.store.size, names, issuer, subject_key)
+            self.store.append(entries, planted, persist=False)
+            self.static.add_issuers(issuer.chain)
             self.rfc6962.sync()
             self.static.sync()
             return planted
@@ -502,6 +521,11 @@ class TestLogServer:
     def grow(self, count: int, plants: Sequence[Plant] = ()) -> list[dict[str, object]]:
         """Append ``count`` entries (with ``plants``) and advance both heads; new manifest records."""
         return self._call(self.server.grow(count, plants))
+
+    def log_certificate(self, names: Sequence[str], issuer: Issuer,
+                        subject_key: PrivateKey | None = None) -> list[dict[str, object]]:
+        """See :meth:`AsyncTestLogServer.log_certificate`."""
+        return self._call(self.server.log_certificate(names, issuer, subject_key))
 
     def set_modes(self, *specs: str) -> None:
         """Replace the misbehaviour modes (``"fork"``, ``"static:issuer_mismatch"``, …)."""

@@ -12,6 +12,7 @@ import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -19,7 +20,7 @@ from ..checkpoint import Checkpoint, NoteSignature
 from ..cttypes import STH, DigitallySigned, tree_head_signature_input
 from ..verify import note_key_id
 from .ca import LogSigner
-from .store import Store, static_forms, with_timestamp
+from .store import Store, fingerprint, static_forms, with_timestamp
 from .tree import DenseTree
 
 GARBAGE_LEAF = b"garbage, not a MerkleTreeLeaf \xde\xad\xbe\xef"
@@ -274,6 +275,10 @@ class StaticView(LogView):
         if len(self._tiles) > DATA_TILE_CACHE:
             self._tiles.popitem(last=False)
         return tile
+
+    def add_issuers(self, chain: Sequence[bytes]) -> None:
+        """Serve these issuer certificates too (a CA outside the test PKI, see ``log_certificate``)."""
+        self._issuers.update((fingerprint(c), c) for c in chain)
 
     def issuer(self, fp: bytes) -> bytes | None:
         """DER of the issuer named ``fp``; under issuer_mismatch, another issuer's DER."""
