@@ -12,17 +12,25 @@ from typing import Any
 CTWATCH = [sys.executable, "-m", "ctwatch"]
 
 
-def ctwatch(*args: str | Path, timeout: float = 300, env: dict[str, str] | None = None,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+def ctwatch(
+    *args: str | Path, timeout: float = 300, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI and return its completed process (never raises on exit codes)."""
-    return subprocess.run([*CTWATCH, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, input=input)
+    return subprocess.run(
+        [*CTWATCH, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        input=input,
+    )
 
 
 def spawn(*args: str | Path, **kw: Any) -> subprocess.Popen[str]:
     """Start the real CLI in the background."""
-    return subprocess.Popen([*CTWATCH, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kw)
+    return subprocess.Popen(
+        [*CTWATCH, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def only_protocol(loglist: Path, protocol: str, dest: Path) -> Path:
@@ -50,7 +58,8 @@ def planted(store_dir: Path, *, watched_suffix: str | None = None) -> dict[str, 
     records = manifest["planted"] if isinstance(manifest, dict) else manifest
     out: dict[str, dict[str, Any]] = {}
     for r in records:
-        if watched_suffix is None or any(n == watched_suffix.lstrip(".") or n.endswith(watched_suffix)
-                                         for n in r["names"]):
+        if watched_suffix is None or any(
+            n == watched_suffix.lstrip(".") or n.endswith(watched_suffix) for n in r["names"]
+        ):
             out.setdefault(r["tbs_sha256"], r)
     return out

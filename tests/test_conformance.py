@@ -91,7 +91,9 @@ def test_real_x509_entry_and_proof() -> None:
     assert parse_merkle_tree_leaf(leaf).entry_type == 0
     _, chain = parse_extra_data(0, _b64(ep["extra_data"]))
     assert len(chain) == 2
-    verify_inclusion(leaf_hash(leaf), 120000000, sth.tree_size, [_b64(h) for h in ep["audit_path"]], sth.root_hash)
+    verify_inclusion(
+        leaf_hash(leaf), 120000000, sth.tree_size, [_b64(h) for h in ep["audit_path"]], sth.root_hash
+    )
 
 
 def _vectors(kind: str) -> list[Path]:
@@ -101,7 +103,13 @@ def _vectors(kind: str) -> list[Path]:
 @pytest.mark.parametrize("path", _vectors("inclusion"), ids=lambda p: str(p.relative_to(MERKLE)))
 def test_merkle_inclusion_vectors(path: Path) -> None:
     v = json.loads(path.read_text())
-    args = (_b64(v["leafHash"]), v["leafIdx"], v["treeSize"], [_b64(p) for p in v["proof"] or []], _b64(v["root"]))
+    args = (
+        _b64(v["leafHash"]),
+        v["leafIdx"],
+        v["treeSize"],
+        [_b64(p) for p in v["proof"] or []],
+        _b64(v["root"]),
+    )
     if v["wantErr"]:
         with pytest.raises(VerificationError):
             verify_inclusion(*args)
@@ -121,7 +129,11 @@ def test_merkle_consistency_vectors(path: Path) -> None:
 
 
 def _static_log(name: str) -> LogInfo:
-    data = b'{"operators":[{"name":"x","tiled_logs":[' + (CTDATA / "static-ct" / name / "log.json").read_bytes() + b"]}]}"
+    data = (
+        b'{"operators":[{"name":"x","tiled_logs":['
+        + (CTDATA / "static-ct" / name / "log.json").read_bytes()
+        + b"]}]}"
+    )
     return parse_log_list(data)[0]
 
 
@@ -140,13 +152,19 @@ def test_real_checkpoints_verify(name: str, size: int) -> None:
         verify_checkpoint(LogKey(info.key), Checkpoint.parse(raw), "wrong.example/origin")
 
 
-@pytest.mark.parametrize("bad", [b"", b"origin\n1\n", b"o\n1\nAAAA\n\n\xe2\x80\x94 k AAAAAAAA\n", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "bad", [b"", b"origin\n1\n", b"o\n1\nAAAA\n\n\xe2\x80\x94 k AAAAAAAA\n", b"\xff\xfe"]
+)
 def test_malformed_checkpoints_are_decode_errors(bad: bytes) -> None:
     with pytest.raises(DecodeError):
         Checkpoint.parse(bad)
 
 
-@pytest.mark.parametrize("path", sorted(p for p in (CTDATA / "loglists").glob("*.json") if "schema" not in p.name), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (CTDATA / "loglists").glob("*.json") if "schema" not in p.name),
+    ids=lambda p: p.name,
+)
 def test_real_log_lists_parse(path: Path) -> None:
     logs = parse_log_list(path.read_bytes(), path.name)
     assert logs and all(len(x.log_id) == 32 for x in logs)

@@ -19,8 +19,21 @@ from .helpers import ctwatch, only_protocol, planted, read_events, spawn
 
 
 def run_once(loglist: Path, data: Path, alerts: Path, watch: Path, *extra: str):
-    return ctwatch("run", "--once", "--logs", loglist, "--data-dir", data, "--alerts-jsonl", alerts,
-                   "--watch", watch, "--contact", "tests@ctwatch.invalid", *extra)
+    return ctwatch(
+        "run",
+        "--once",
+        "--logs",
+        loglist,
+        "--data-dir",
+        data,
+        "--alerts-jsonl",
+        alerts,
+        "--watch",
+        watch,
+        "--contact",
+        "tests@ctwatch.invalid",
+        *extra,
+    )
 
 
 def certs(events: list[dict]) -> list[dict]:
@@ -35,8 +48,20 @@ def assert_found_exactly_planted(events: list[dict], corpus: Path) -> None:
     for e in certs(events):
         assert e["watch_item"] == WATCHED
         assert any(n == "example.com" or n.endswith(".example.com") for n in e["names"])
-        for f in ("log_url", "log_id", "index", "timestamp", "entry_type", "issuer", "serial", "not_before",
-                  "not_after", "tbs_sha256", "cert_sha256", "pubkey_sha256"):
+        for f in (
+            "log_url",
+            "log_id",
+            "index",
+            "timestamp",
+            "entry_type",
+            "issuer",
+            "serial",
+            "not_before",
+            "not_after",
+            "tbs_sha256",
+            "cert_sha256",
+            "pubkey_sha256",
+        ):
             assert e[f] not in (None, ""), f
 
 
@@ -46,8 +71,9 @@ def state_positions(data: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.mark.parametrize("protocol", ["rfc6962", "static"])
-def test_catch_up_100k_finds_every_planted_certificate(big_corpus: Path, tmp_path: Path, watchlist: Path,
-                                                       protocol: str) -> None:
+def test_catch_up_100k_finds_every_planted_certificate(
+    big_corpus: Path, tmp_path: Path, watchlist: Path, protocol: str
+) -> None:
     with TestLogServer(big_corpus) as log:
         loglist = only_protocol(log.loglist_path, protocol, tmp_path / "list.json")
         r = run_once(loglist, tmp_path / "data", tmp_path / "alerts.jsonl", watchlist)
@@ -57,7 +83,9 @@ def test_catch_up_100k_finds_every_planted_certificate(big_corpus: Path, tmp_pat
         assert pos == verified == log.tree_size == 100_000
 
 
-def test_both_protocols_in_one_run_same_certificates(small_corpus: Path, tmp_path: Path, watchlist: Path) -> None:
+def test_both_protocols_in_one_run_same_certificates(
+    small_corpus: Path, tmp_path: Path, watchlist: Path
+) -> None:
     with TestLogServer(small_corpus) as log:
         r = run_once(log.loglist_path, tmp_path / "data", tmp_path / "alerts.jsonl", watchlist)
         assert r.returncode == 0, r.stderr
@@ -70,14 +98,17 @@ def test_both_protocols_in_one_run_same_certificates(small_corpus: Path, tmp_pat
         rows = db.execute("SELECT event_id, log_id, entry_type FROM sightings").fetchall()
         per_cert = Counter(r[0] for r in rows)
         assert set(per_cert.values()) == {4}
-        assert {r[1] for r in rows} == {log_id for log_id in {r[1] for r in rows}} and len({r[1] for r in rows}) == 2
+        assert {r[1] for r in rows} == {log_id for log_id in {r[1] for r in rows}} and len(
+            {r[1] for r in rows}
+        ) == 2
         positions = state_positions(tmp_path / "data")
         assert set(positions) == {log.rfc6962_url, log.static_url}
         assert all(p == (3000, 3000) for p in positions.values())
 
 
-def test_second_run_repeats_nothing_and_finds_new_entries(small_corpus: Path, tmp_path: Path,
-                                                          watchlist: Path) -> None:
+def test_second_run_repeats_nothing_and_finds_new_entries(
+    small_corpus: Path, tmp_path: Path, watchlist: Path
+) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with TestLogServer(small_corpus) as log:
         assert run_once(log.loglist_path, tmp_path / "d", alerts, watchlist).returncode == 0
@@ -98,8 +129,18 @@ def test_kill_9_at_random_moments_then_resume(big_corpus: Path, tmp_path: Path, 
     data, alerts = tmp_path / "data", tmp_path / "alerts.jsonl"
     with TestLogServer(big_corpus) as log:
         loglist = only_protocol(log.loglist_path, "rfc6962", tmp_path / "list.json")
-        args = ("run", "--once", "--logs", loglist, "--data-dir", data, "--alerts-jsonl", alerts,
-                "--watch", watchlist)
+        args = (
+            "run",
+            "--once",
+            "--logs",
+            loglist,
+            "--data-dir",
+            data,
+            "--alerts-jsonl",
+            alerts,
+            "--watch",
+            watchlist,
+        )
         kills = 0
         for _ in range(6):
             p = spawn(*args)
@@ -118,8 +159,9 @@ def test_kill_9_at_random_moments_then_resume(big_corpus: Path, tmp_path: Path, 
 
 
 @pytest.mark.parametrize("mode", ["bad_sth_signature", "root_mismatch"])
-def test_lying_from_the_start_is_misbehaviour_and_no_alert(small_corpus: Path, tmp_path: Path,
-                                                          watchlist: Path, mode: str) -> None:
+def test_lying_from_the_start_is_misbehaviour_and_no_alert(
+    small_corpus: Path, tmp_path: Path, watchlist: Path, mode: str
+) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with TestLogServer(small_corpus, modes=[f"rfc6962:{mode}"]) as log:
         loglist = only_protocol(log.loglist_path, "rfc6962", tmp_path / "list.json")
@@ -136,11 +178,18 @@ def test_lying_from_the_start_is_misbehaviour_and_no_alert(small_corpus: Path, t
         assert verified == 0 and pos == 0, "state must not advance past what was verified"
 
 
-@pytest.mark.parametrize(("mode", "kind"), [("fork", "inconsistent_tree"), ("shrink", "shrinking_tree"),
-                                            ("timestamp_regression", "timestamp_regression"),
-                                            ("bad_consistency", "inconsistent_tree")])
-def test_misbehaviour_after_an_honest_run(small_corpus: Path, tmp_path: Path, watchlist: Path, mode: str,
-                                          kind: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        ("fork", "inconsistent_tree"),
+        ("shrink", "shrinking_tree"),
+        ("timestamp_regression", "timestamp_regression"),
+        ("bad_consistency", "inconsistent_tree"),
+    ],
+)
+def test_misbehaviour_after_an_honest_run(
+    small_corpus: Path, tmp_path: Path, watchlist: Path, mode: str, kind: str
+) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with TestLogServer(small_corpus) as log:
         loglist = only_protocol(log.loglist_path, "rfc6962", tmp_path / "list.json")
@@ -161,8 +210,9 @@ def test_misbehaviour_after_an_honest_run(small_corpus: Path, tmp_path: Path, wa
 
 
 @pytest.mark.parametrize("mode", ["rate_limit_storm", "short_batches", "truncated_bodies"])
-def test_hostile_transport_survived_with_nothing_skipped(small_corpus: Path, tmp_path: Path, watchlist: Path,
-                                                         mode: str) -> None:
+def test_hostile_transport_survived_with_nothing_skipped(
+    small_corpus: Path, tmp_path: Path, watchlist: Path, mode: str
+) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with TestLogServer(small_corpus, modes=[mode], batch_max=100) as log:
         r = run_once(log.loglist_path, tmp_path / "d", alerts, watchlist)
@@ -171,7 +221,9 @@ def test_hostile_transport_survived_with_nothing_skipped(small_corpus: Path, tmp
         assert all(p == (3000, 3000) for p in state_positions(tmp_path / "d").values())
 
 
-def test_garbage_leaf_is_a_malformed_entry_not_a_gap(small_corpus: Path, tmp_path: Path, watchlist: Path) -> None:
+def test_garbage_leaf_is_a_malformed_entry_not_a_gap(
+    small_corpus: Path, tmp_path: Path, watchlist: Path
+) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with TestLogServer(small_corpus, modes=["rfc6962:garbage_leaf"]) as log:
         loglist = only_protocol(log.loglist_path, "rfc6962", tmp_path / "list.json")
@@ -216,8 +268,19 @@ def test_daemon_follows_growth_and_stops_cleanly(small_corpus: Path, tmp_path: P
     alerts, cfg = tmp_path / "alerts.jsonl", tmp_path / "config.toml"
     cfg.write_text("[logs]\npoll_interval = 0.5\n")
     with TestLogServer(small_corpus) as log:
-        p = spawn("run", "--logs", log.loglist_path, "--data-dir", tmp_path / "d", "--alerts-jsonl", alerts,
-                  "--watch", watchlist, "--config", cfg)
+        p = spawn(
+            "run",
+            "--logs",
+            log.loglist_path,
+            "--data-dir",
+            tmp_path / "d",
+            "--alerts-jsonl",
+            alerts,
+            "--watch",
+            watchlist,
+            "--config",
+            cfg,
+        )
         try:
             deadline = time.time() + 60
             while len(certs(read_events(alerts))) < len(planted(small_corpus, watched_suffix=WATCHED)):
@@ -232,25 +295,38 @@ def test_daemon_follows_growth_and_stops_cleanly(small_corpus: Path, tmp_path: P
                 time.sleep(0.2)
         finally:
             p.send_signal(signal.SIGTERM)
-            out, err = p.communicate(timeout=30)
+            _out, err = p.communicate(timeout=30)
         assert p.returncode == 0, err
     assert [e["names"] for e in certs(read_events(alerts))].count(["daemon.example.com"]) == 1
 
 
 def test_alerts_to_stdout(small_corpus: Path, tmp_path: Path, watchlist: Path) -> None:
     with TestLogServer(small_corpus) as log:
-        r = ctwatch("run", "--once", "--logs", log.loglist_path, "--data-dir", tmp_path / "d",
-                    "--alerts-jsonl", "-", "--watch", watchlist)
+        r = ctwatch(
+            "run",
+            "--once",
+            "--logs",
+            log.loglist_path,
+            "--data-dir",
+            tmp_path / "d",
+            "--alerts-jsonl",
+            "-",
+            "--watch",
+            watchlist,
+        )
     assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert_found_exactly_planted(events, small_corpus)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("[logs]\nconcurrency = 'many'\n", "concurrency"),
-    ("[logs\n", "line 1"),
-    ("[nonsense]\n", "unknown section"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[logs]\nconcurrency = 'many'\n", "concurrency"),
+        ("[logs\n", "line 1"),
+        ("[nonsense]\n", "unknown section"),
+    ],
+)
 def test_bad_config_is_refused_clearly(tmp_path: Path, watchlist: Path, content: str, message: str) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(content)
@@ -270,14 +346,18 @@ def test_bad_watchlist_and_log_list_are_refused_clearly(tmp_path: Path) -> None:
     assert r.returncode == 2 and "not JSON" in r.stderr
 
 
-@pytest.mark.parametrize(("mode", "kind"), [
-    ("bad_checkpoint_signature", "bad_checkpoint"),
-    ("root_mismatch", "root_mismatch"),
-    ("wrong_leaf_index", "bad_leaf_index"),
-    ("issuer_mismatch", "issuer_mismatch"),
-])
-def test_static_misbehaviour_from_the_start(small_corpus: Path, tmp_path: Path, watchlist: Path, mode: str,
-                                            kind: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        ("bad_checkpoint_signature", "bad_checkpoint"),
+        ("root_mismatch", "root_mismatch"),
+        ("wrong_leaf_index", "bad_leaf_index"),
+        ("issuer_mismatch", "issuer_mismatch"),
+    ],
+)
+def test_static_misbehaviour_from_the_start(
+    small_corpus: Path, tmp_path: Path, watchlist: Path, mode: str, kind: str
+) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with TestLogServer(small_corpus, modes=[f"static:{mode}"]) as log:
         loglist = only_protocol(log.loglist_path, "static", tmp_path / "list.json")
@@ -288,13 +368,14 @@ def test_static_misbehaviour_from_the_start(small_corpus: Path, tmp_path: Path, 
         assert [m["kind"] for m in mis] == [kind]
         assert mis[0]["evidence"] and mis[0]["log_url"] == log.static_url
         assert certs(events) == [] or mode == "issuer_mismatch"
-        ((pos, verified),) = state_positions(tmp_path / "d").values()
+        ((_pos, verified),) = state_positions(tmp_path / "d").values()
         assert verified == 0
 
 
 @pytest.mark.parametrize(("mode", "kind"), [("fork", "inconsistent_tree"), ("shrink", "shrinking_tree")])
-def test_static_misbehaviour_after_an_honest_run(small_corpus: Path, tmp_path: Path, watchlist: Path,
-                                                 mode: str, kind: str) -> None:
+def test_static_misbehaviour_after_an_honest_run(
+    small_corpus: Path, tmp_path: Path, watchlist: Path, mode: str, kind: str
+) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with TestLogServer(small_corpus) as log:
         loglist = only_protocol(log.loglist_path, "static", tmp_path / "list.json")
@@ -317,8 +398,18 @@ def test_kill_9_and_resume_on_a_tiled_log(big_corpus: Path, tmp_path: Path, watc
     data, alerts = tmp_path / "data", tmp_path / "alerts.jsonl"
     with TestLogServer(big_corpus) as log:
         loglist = only_protocol(log.loglist_path, "static", tmp_path / "list.json")
-        args = ("run", "--once", "--logs", loglist, "--data-dir", data, "--alerts-jsonl", alerts,
-                "--watch", watchlist)
+        args = (
+            "run",
+            "--once",
+            "--logs",
+            loglist,
+            "--data-dir",
+            data,
+            "--alerts-jsonl",
+            alerts,
+            "--watch",
+            watchlist,
+        )
         kills = 0
         for _ in range(5):
             p = spawn(*args)

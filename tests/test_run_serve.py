@@ -13,8 +13,8 @@ from ctwatch.testlog import Plant, TestLogServer
 
 from .conftest import WATCHED
 from .helpers import planted, spawn
-from .test_run import state_positions
 from .test_certstream import Listener
+from .test_run import state_positions
 
 
 def free_port() -> int:
@@ -29,8 +29,19 @@ def test_monitor_feeds_api_and_certstream(small_corpus: Path, tmp_path: Path, wa
     cfg.write_text("[logs]\npoll_interval = 0.5\n")
     want = planted(small_corpus, watched_suffix=WATCHED)
     with TestLogServer(small_corpus) as log:
-        p = spawn("run", "--logs", log.loglist_path, "--data-dir", tmp_path / "d", "--watch", watchlist,
-                  "--config", cfg, "--listen", f"127.0.0.1:{port}")
+        p = spawn(
+            "run",
+            "--logs",
+            log.loglist_path,
+            "--data-dir",
+            tmp_path / "d",
+            "--watch",
+            watchlist,
+            "--config",
+            cfg,
+            "--listen",
+            f"127.0.0.1:{port}",
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.time() + 60

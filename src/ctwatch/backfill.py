@@ -34,14 +34,25 @@ def backfill(state: StateDB, rules: Rules) -> int:
         for (log_id, idx, etype, tbs_hex, names), item in found:
             pol = rules.policy.evaluate(names, None, "", tbs_hex)
             event = {
-                "event": "discovered_cert", "id": f"discovered_cert:{tbs_hex}",
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "backfill": True,
-                "log_url": urls.get(log_id), "log_id": log_id, "index": idx,
-                "entry_type": "precert" if etype == 1 else "x509", "names": names,
-                "watch_item": item, "tbs_sha256": tbs_hex, "unexpected": not pol.authorised,
+                "event": "discovered_cert",
+                "id": f"discovered_cert:{tbs_hex}",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "backfill": True,
+                "log_url": urls.get(log_id),
+                "log_id": log_id,
+                "index": idx,
+                "entry_type": "precert" if etype == 1 else "x509",
+                "names": names,
+                "watch_item": item,
+                "tbs_sha256": tbs_hex,
+                "unexpected": not pol.authorised,
                 "severity": pol.severity if pol.watched else "info",
-                "issuer": None, "serial": None, "not_before": None, "not_after": None,
-                "cert_sha256": None, "pubkey_sha256": None,
+                "issuer": None,
+                "serial": None,
+                "not_before": None,
+                "not_after": None,
+                "cert_sha256": None,
+                "pubkey_sha256": None,
             }
             silent = pol.authorised and not pol.report
             if state.add_event(event, (log_id, idx, event["entry_type"]), silent):

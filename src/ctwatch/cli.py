@@ -30,31 +30,63 @@ def fail(err: CtwatchError, code: int = EXIT_ERROR) -> None:
 
 
 @main.command()
-@click.option("--logs", "logs", metavar="SRC", help="Log list: a path, an http(s) URL, or 'chrome'/'apple' "
-              "(bundled). Default: the bundled Chrome list.")
+@click.option(
+    "--logs",
+    "logs",
+    metavar="SRC",
+    help="Log list: a path, an http(s) URL, or 'chrome'/'apple' (bundled). Default: the bundled Chrome list.",
+)
 @click.option("--all-logs", is_flag=True, help="Also follow logs that are not usable, qualified or readonly.")
-@click.option("--watch", type=click.Path(path_type=Path, dir_okay=False), help="certspotter-format watchlist.")
+@click.option(
+    "--watch", type=click.Path(path_type=Path, dir_okay=False), help="certspotter-format watchlist."
+)
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="TOML config file.")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), help="State directory "
-              "(default: $XDG_DATA_HOME/ctwatch).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="State directory (default: $XDG_DATA_HOME/ctwatch).",
+)
 @click.option("--once", is_flag=True, help="Process each log up to its current tree head, verify, exit.")
 @click.option("--start-at-end", is_flag=True, help="Start new logs at their current tree head.")
 @click.option("--alerts-jsonl", metavar="PATH|-", help="Append events as JSON lines ('-' = stdout).")
 @click.option("--webhook", multiple=True, metavar="URL", help="POST each alert as JSON (repeatable).")
-@click.option("--email", multiple=True, metavar="ADDR", help="Mail each alert (repeatable; SMTP from config "
-              "or CTWATCH_SMTP_* variables).")
+@click.option(
+    "--email",
+    multiple=True,
+    metavar="ADDR",
+    help="Mail each alert (repeatable; SMTP from config or CTWATCH_SMTP_* variables).",
+)
 @click.option("--script", metavar="PATH", help="Run PATH for each alert with certspotter's hook variables.")
-@click.option("--apprise", multiple=True, metavar="URL", help="Send each alert to a chat via an Apprise URL "
-              "(repeatable).")
+@click.option(
+    "--apprise",
+    multiple=True,
+    metavar="URL",
+    help="Send each alert to a chat via an Apprise URL (repeatable).",
+)
 @click.option("--contact", metavar="STR", help="Contact (mail or URL) sent to logs in the User-Agent.")
 @click.option("--listen", metavar="HOST:PORT", help="Also serve the web UI, API and certstream feed.")
 @click.option("--db", metavar="URL", help="PostgreSQL index (postgresql://...) instead of index.sqlite.")
 @click.option("--token", envvar="CTWATCH_TOKEN", help="Bearer token that enables editing ($CTWATCH_TOKEN).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def run(logs: str | None, all_logs: bool, watch: Path | None, config: Path | None, data_dir: Path | None,
-        once: bool, start_at_end: bool, alerts_jsonl: str | None, webhook: tuple[str, ...],
-        email: tuple[str, ...], script: str | None, apprise: tuple[str, ...], contact: str | None,
-        listen: str | None, db: str | None, token: str | None, verbose: int) -> None:
+def run(
+    logs: str | None,
+    all_logs: bool,
+    watch: Path | None,
+    config: Path | None,
+    data_dir: Path | None,
+    once: bool,
+    start_at_end: bool,
+    alerts_jsonl: str | None,
+    webhook: tuple[str, ...],
+    email: tuple[str, ...],
+    script: str | None,
+    apprise: tuple[str, ...],
+    contact: str | None,
+    listen: str | None,
+    db: str | None,
+    token: str | None,
+    verbose: int,
+) -> None:
     """Follow CT logs, verify them, and report certificates for watched names.
 
     Exit codes with --once: 0 every log verified; 3 a log misbehaved; 4 a log was unreachable.
@@ -65,11 +97,25 @@ def run(logs: str | None, all_logs: bool, watch: Path | None, config: Path | Non
     from .runner import run as run_monitor
 
     setup_logging(verbose)
-    opts = RunOptions(logs=logs, all_logs=all_logs, watch=watch, config=config,
-                      data_dir=data_dir or default_data_dir(), once=once, start_at_end=start_at_end,
-                      alerts_jsonl=alerts_jsonl, contact=contact, progress=sys.stderr.isatty(),
-                      webhooks=webhook, emails=email, script=script, apprise=apprise, listen=listen, db=db,
-                      token=token)
+    opts = RunOptions(
+        logs=logs,
+        all_logs=all_logs,
+        watch=watch,
+        config=config,
+        data_dir=data_dir or default_data_dir(),
+        once=once,
+        start_at_end=start_at_end,
+        alerts_jsonl=alerts_jsonl,
+        contact=contact,
+        progress=sys.stderr.isatty(),
+        webhooks=webhook,
+        emails=email,
+        script=script,
+        apprise=apprise,
+        listen=listen,
+        db=db,
+        token=token,
+    )
     try:
         code = asyncio.run(run_monitor(opts))
     except CtwatchError as e:
@@ -82,21 +128,36 @@ def setup_logging(verbose: int) -> None:
     import logging
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), help="State directory: "
-              "index.sqlite and state.sqlite (default: $XDG_DATA_HOME/ctwatch).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="State directory: index.sqlite and state.sqlite (default: $XDG_DATA_HOME/ctwatch).",
+)
 @click.option("--db", metavar="URL", help="PostgreSQL index (postgresql://...) instead of index.sqlite.")
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
 @click.option("--token", envvar="CTWATCH_TOKEN", help="Bearer token that enables editing ($CTWATCH_TOKEN).")
 @click.option("--watch", type=click.Path(path_type=Path, dir_okay=False), help="Watchlist file the UI edits.")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
-              help="Config whose [[watch]] entries the UI edits.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config whose [[watch]] entries the UI edits.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def serve(data_dir: Path | None, db: str | None, listen: str, token: str | None, watch: Path | None,
-          config: Path | None, verbose: int) -> None:
+def serve(
+    data_dir: Path | None,
+    db: str | None,
+    listen: str,
+    token: str | None,
+    watch: Path | None,
+    config: Path | None,
+    verbose: int,
+) -> None:
     """Serve the index: crt.sh-compatible search and JSON API, web UI, certstream feed at /certstream."""
     import asyncio
 
@@ -131,14 +192,26 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="TOML config ([alerts]).")
 @click.option("--alerts-jsonl", metavar="PATH|-", help="Append the event as a JSON line ('-' = stdout).")
 @click.option("--webhook", multiple=True, metavar="URL", help="POST it as JSON (repeatable).")
-@click.option("--email", multiple=True, metavar="ADDR", help="Mail it (repeatable; SMTP from config or "
-              "CTWATCH_SMTP_* variables).")
+@click.option(
+    "--email",
+    multiple=True,
+    metavar="ADDR",
+    help="Mail it (repeatable; SMTP from config or CTWATCH_SMTP_* variables).",
+)
 @click.option("--script", metavar="PATH", help="Run PATH with certspotter's hook variables.")
-@click.option("--apprise", multiple=True, metavar="URL", help="Send it to a chat via an Apprise URL "
-              "(repeatable).")
+@click.option(
+    "--apprise", multiple=True, metavar="URL", help="Send it to a chat via an Apprise URL (repeatable)."
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def test_alert(config: Path | None, alerts_jsonl: str | None, webhook: tuple[str, ...],
-               email: tuple[str, ...], script: str | None, apprise: tuple[str, ...], verbose: int) -> None:
+def test_alert(
+    config: Path | None,
+    alerts_jsonl: str | None,
+    webhook: tuple[str, ...],
+    email: tuple[str, ...],
+    script: str | None,
+    apprise: tuple[str, ...],
+    verbose: int,
+) -> None:
     """Send one sample alert straight to every sink 'ctwatch run' would use; say which delivered it.
 
     Prints one line per sink: 'ok' or 'FAILED' and why. Exit codes: 0 every sink delivered;
@@ -150,8 +223,14 @@ def test_alert(config: Path | None, alerts_jsonl: str | None, webhook: tuple[str
     from .runner import RunOptions
 
     setup_logging(verbose)
-    opts = RunOptions(config=config, alerts_jsonl=alerts_jsonl, webhooks=webhook, emails=email, script=script,
-                      apprise=apprise)
+    opts = RunOptions(
+        config=config,
+        alerts_jsonl=alerts_jsonl,
+        webhooks=webhook,
+        emails=email,
+        script=script,
+        apprise=apprise,
+    )
     try:
         sinks = configured_sinks(opts)
     except CtwatchError as e:
@@ -165,26 +244,59 @@ def test_alert(config: Path | None, alerts_jsonl: str | None, webhook: tuple[str
 @main.command()
 @click.argument("target", required=False, metavar="HOST[:PORT]")
 @click.option("--name", metavar="NAME", help="Server name to ask for (SNI) and to validate (default: HOST).")
-@click.option("--cert", "cert_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Check a PEM chain (leaf first) or DER certificate instead of a server.")
-@click.option("--logs", "logs", metavar="SRC", help="Log list: a path, an http(s) URL, or 'chrome'/'apple' "
-              "(bundled). Default: the bundled Chrome list. Logs of every state are used.")
-@click.option("--watch", type=click.Path(path_type=Path, dir_okay=False),
-              help="certspotter-format watchlist.")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
-              help="TOML config ([[watch]] policy).")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), help="State directory of "
-              "'ctwatch run' (default: $XDG_DATA_HOME/ctwatch).")
-@click.option("--ca-file", type=click.Path(path_type=Path, dir_okay=False), help="Validate the chain against "
-              "these PEM roots instead of the system trust store.")
+@click.option(
+    "--cert",
+    "cert_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Check a PEM chain (leaf first) or DER certificate instead of a server.",
+)
+@click.option(
+    "--logs",
+    "logs",
+    metavar="SRC",
+    help="Log list: a path, an http(s) URL, or 'chrome'/'apple' "
+    "(bundled). Default: the bundled Chrome list. Logs of every state are used.",
+)
+@click.option(
+    "--watch", type=click.Path(path_type=Path, dir_okay=False), help="certspotter-format watchlist."
+)
+@click.option(
+    "--config", type=click.Path(path_type=Path, dir_okay=False), help="TOML config ([[watch]] policy)."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="State directory of 'ctwatch run' (default: $XDG_DATA_HOME/ctwatch).",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Validate the chain against these PEM roots instead of the system trust store.",
+)
 @click.option("--offline", is_flag=True, help="Do not ask logs for inclusion proofs.")
-@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds for the handshake and for each log request.")
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds for the handshake and for each log request.",
+)
 @click.option("--contact", metavar="STR", help="Contact (mail or URL) sent to logs in the User-Agent.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(target: str | None, name: str | None, cert_file: Path | None, logs: str | None, watch: Path | None,
-          config: Path | None, data_dir: Path | None, ca_file: Path | None, offline: bool, timeout: float,
-          contact: str | None, as_json: bool) -> None:
+def check(
+    target: str | None,
+    name: str | None,
+    cert_file: Path | None,
+    logs: str | None,
+    watch: Path | None,
+    config: Path | None,
+    data_dir: Path | None,
+    ca_file: Path | None,
+    offline: bool,
+    timeout: float,
+    contact: str | None,
+    as_json: bool,
+) -> None:
     """Is this server who it claims to be? Check its certificate against CT, policy and the index.
 
     Collects the chain and every SCT (embedded, TLS extension, stapled OCSP) in one handshake,
@@ -206,23 +318,45 @@ def check(target: str | None, name: str | None, cert_file: Path | None, logs: st
     from .check.verdict import render_text
     from .runner import default_data_dir
 
-    opts = CheckOptions(name=name, logs=logs, watch=watch, config=config,
-                        data_dir=data_dir or default_data_dir(), ca_file=ca_file, timeout=timeout,
-                        offline=offline, contact=contact)
+    opts = CheckOptions(
+        name=name,
+        logs=logs,
+        watch=watch,
+        config=config,
+        data_dir=data_dir or default_data_dir(),
+        ca_file=ca_file,
+        timeout=timeout,
+        offline=offline,
+        contact=contact,
+    )
     try:
         report = run_check(target, cert_file, opts)
     except CtwatchError as e:
         fail(e, EXIT_USAGE if isinstance(e, ConfigError) else EXIT_ERROR)
-    click.echo(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() if as_json
-               else render_text(report.to_json()))
+    click.echo(
+        orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode()
+        if as_json
+        else render_text(report.to_json())
+    )
     sys.exit(report.exit_code)
 
 
 @main.command()
-@click.option("--brand", "brands", multiple=True, required=True, metavar="DOMAIN",
-              help="A brand's registrable domain, e.g. paypal.com (repeatable); its label is the brand.")
-@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="Lowest score that counts as a lookalike.")
+@click.option(
+    "--brand",
+    "brands",
+    multiple=True,
+    required=True,
+    metavar="DOMAIN",
+    help="A brand's registrable domain, e.g. paypal.com (repeatable); its label is the brand.",
+)
+@click.option(
+    "--threshold",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Lowest score that counts as a lookalike.",
+)
 @click.argument("names", nargs=-1)
 def lookalike(brands: tuple[str, ...], threshold: float, names: tuple[str, ...]) -> None:
     """Say whether each NAME (or each line of stdin) imitates a --brand, as JSON lines.
@@ -243,12 +377,23 @@ def lookalike(brands: tuple[str, ...], threshold: float, names: tuple[str, ...])
             continue
         finding = detector.check(name)
         if finding is None:
-            row = {"name": name, "lookalike": False, "brand": None, "techniques": [], "score": 0.0,
-                   "explanation": "no configured brand is imitated"}
+            row = {
+                "name": name,
+                "lookalike": False,
+                "brand": None,
+                "techniques": [],
+                "score": 0.0,
+                "explanation": "no configured brand is imitated",
+            }
         else:
-            row = {"name": name, "lookalike": finding.score >= threshold, "brand": finding.brand,
-                   "techniques": list(finding.techniques), "score": finding.score,
-                   "explanation": finding.explanation}
+            row = {
+                "name": name,
+                "lookalike": finding.score >= threshold,
+                "brand": finding.brand,
+                "techniques": list(finding.techniques),
+                "score": finding.score,
+                "explanation": finding.explanation,
+            }
         sys.stdout.buffer.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
 
 
@@ -261,12 +406,25 @@ def testlog() -> None:
     """
 
 
-_TESTLOG_DIR = click.option("--dir", "directory", required=True, help="The test log directory.",
-                            type=click.Path(path_type=Path, file_okay=False))
-_TESTLOG_PLANT = click.option("--plant", multiple=True, metavar="NAME[,NAME...]",
-                              help="Plant a precert and its cert for these names (repeatable).")
-_TESTLOG_IMPOSTOR = click.option("--impostor", multiple=True, metavar="NAME[,NAME...]",
-                                 help="Plant a pair issued by the 'Unexpected CA' (repeatable).")
+_TESTLOG_DIR = click.option(
+    "--dir",
+    "directory",
+    required=True,
+    help="The test log directory.",
+    type=click.Path(path_type=Path, file_okay=False),
+)
+_TESTLOG_PLANT = click.option(
+    "--plant",
+    multiple=True,
+    metavar="NAME[,NAME...]",
+    help="Plant a precert and its cert for these names (repeatable).",
+)
+_TESTLOG_IMPOSTOR = click.option(
+    "--impostor",
+    multiple=True,
+    metavar="NAME[,NAME...]",
+    help="Plant a pair issued by the 'Unexpected CA' (repeatable).",
+)
 
 
 @testlog.command("generate")
@@ -276,8 +434,9 @@ _TESTLOG_IMPOSTOR = click.option("--impostor", multiple=True, metavar="NAME[,NAM
 @_TESTLOG_PLANT
 @_TESTLOG_IMPOSTOR
 @click.option("--rsa", is_flag=True, help="Give the RFC 6962 log an RSA-2048 key (RSA-signed STHs).")
-def testlog_generate(directory: Path, count: int, seed: int, plant: tuple[str, ...],
-                     impostor: tuple[str, ...], rsa: bool) -> None:
+def testlog_generate(
+    directory: Path, count: int, seed: int, plant: tuple[str, ...], impostor: tuple[str, ...], rsa: bool
+) -> None:
     """Write a new test log of COUNT entries (about 2/3 precertificates) into --dir.
 
     Planted entries are listed in DIR/manifest.json.
@@ -313,17 +472,40 @@ def testlog_grow(directory: Path, count: int, plant: tuple[str, ...], impostor: 
 
 @testlog.command("serve")
 @_TESTLOG_DIR
-@click.option("--listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
-              help="Loopback address; port 0 picks a free one.")
-@click.option("--misbehave", multiple=True, metavar="MODE[,MODE...]",
-              help="Misbehave from the start (see 'ctwatch testlog modes').")
-@click.option("--batch-max", default=256, show_default=True, type=click.IntRange(min=1),
-              help="Most entries one get-entries answer holds.")
-@click.option("--loglist", type=click.Path(path_type=Path, dir_okay=False),
-              help="Where to write the log list (default: DIR/loglist.json).")
+@click.option(
+    "--listen",
+    default="127.0.0.1:0",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Loopback address; port 0 picks a free one.",
+)
+@click.option(
+    "--misbehave",
+    multiple=True,
+    metavar="MODE[,MODE...]",
+    help="Misbehave from the start (see 'ctwatch testlog modes').",
+)
+@click.option(
+    "--batch-max",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most entries one get-entries answer holds.",
+)
+@click.option(
+    "--loglist",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the log list (default: DIR/loglist.json).",
+)
 @click.option("--no-persist", is_flag=True, help="Keep entries added by POST /admin/grow in memory only.")
-def testlog_serve(directory: Path, listen: str, misbehave: tuple[str, ...], batch_max: int,
-                  loglist: Path | None, no_persist: bool) -> None:
+def testlog_serve(
+    directory: Path,
+    listen: str,
+    misbehave: tuple[str, ...],
+    batch_max: int,
+    loglist: Path | None,
+    no_persist: bool,
+) -> None:
     """Serve --dir as an RFC 6962 log and a static-ct-api log until SIGINT or SIGTERM.
 
     Writes a Chrome v3 log list naming both logs at their real URLs. Control while running:
@@ -334,18 +516,28 @@ def testlog_serve(directory: Path, listen: str, misbehave: tuple[str, ...], batc
     from .testlog.server import AsyncTestLogServer, serve
 
     def ready(server: AsyncTestLogServer) -> None:
-        click.echo(f"ctwatch test log: {server.tree_size} entries from {directory}\n"
-                   f"  RFC 6962 log:           {server.rfc6962_url}\n"
-                   f"  static-ct monitoring:   {server.static_url}\n"
-                   f"  static-ct submission:   {server.static_submission_url}\n"
-                   f"  log list:               {server.loglist_path}\n"
-                   f"  admin:                  {server.base_url}/admin/")
+        click.echo(
+            f"ctwatch test log: {server.tree_size} entries from {directory}\n"
+            f"  RFC 6962 log:           {server.rfc6962_url}\n"
+            f"  static-ct monitoring:   {server.static_url}\n"
+            f"  static-ct submission:   {server.static_submission_url}\n"
+            f"  log list:               {server.loglist_path}\n"
+            f"  admin:                  {server.base_url}/admin/"
+        )
         sys.stdout.flush()
 
     try:
-        asyncio.run(serve(directory, listen=listen, modes=misbehave, batch_max=batch_max,
-                          loglist_path=loglist or directory / "loglist.json", persist=not no_persist,
-                          on_ready=ready))
+        asyncio.run(
+            serve(
+                directory,
+                listen=listen,
+                modes=misbehave,
+                batch_max=batch_max,
+                loglist_path=loglist or directory / "loglist.json",
+                persist=not no_persist,
+                on_ready=ready,
+            )
+        )
     except CtwatchError as e:
         fail(e, EXIT_USAGE)
 
@@ -360,8 +552,12 @@ def testlog_modes() -> None:
 
 @main.command()
 @click.option("--count", default=4000, show_default=True, help="Entries in the local log.")
-@click.option("--dir", "workdir", type=click.Path(path_type=Path, file_okay=False),
-              help="Keep the log, state and alerts here (default: a temporary directory).")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the log, state and alerts here (default: a temporary directory).",
+)
 def demo(count: int, workdir: Path | None) -> None:
     """See ctwatch catch an impostor certificate in a local CT log, offline."""
     from .demo import demo as run_demo

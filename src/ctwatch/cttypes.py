@@ -34,7 +34,9 @@ class Reader:
     def take(self, n: int) -> bytes:
         end = self.pos + n
         if end > len(self.data):
-            raise DecodeError(f"truncated: need {n} bytes at offset {self.pos}, have {len(self.data) - self.pos}")
+            raise DecodeError(
+                f"truncated: need {n} bytes at offset {self.pos}, have {len(self.data) - self.pos}"
+            )
         out = self.data[self.pos : end]
         self.pos = end
         return out
@@ -243,8 +245,11 @@ class SCT:
 
     def encode(self) -> bytes:
         return (
-            bytes((self.version,)) + self.log_id + _U64.pack(self.timestamp)
-            + vec16(self.extensions) + self.signature.encode()
+            bytes((self.version,))
+            + self.log_id
+            + _U64.pack(self.timestamp)
+            + vec16(self.extensions)
+            + self.signature.encode()
         )
 
 
@@ -264,8 +269,9 @@ def encode_sct_list(scts: list[bytes]) -> bytes:
     return vec16(b"".join(vec16(s) for s in scts))
 
 
-def sct_signature_input(sct_timestamp: int, entry_type: int, body: bytes,
-                        issuer_key_hash: bytes | None, extensions: bytes) -> bytes:
+def sct_signature_input(
+    sct_timestamp: int, entry_type: int, body: bytes, issuer_key_hash: bytes | None, extensions: bytes
+) -> bytes:
     """The bytes an SCT signature covers (RFC 6962 §3.2, signature_type certificate_timestamp)."""
     out = b"\x00\x00" + _U64.pack(sct_timestamp) + entry_type.to_bytes(2, "big")
     if entry_type == PRECERT_ENTRY:

@@ -30,8 +30,12 @@ def demo(count: int = 4000, workdir: Path | None = None) -> int:
         root = workdir or Path(tmp)
         started = time.monotonic()
         click.echo(f"1. Generating a CT log of {count:,} real certificates (a test CA, precerts, SCTs)…")
-        store = generate_corpus(root / "log", count, seed=2014,
-                                plants=[Plant(n) for n in LEGIT] + [Plant(IMPOSTOR, impostor=True)])
+        store = generate_corpus(
+            root / "log",
+            count,
+            seed=2014,
+            plants=[Plant(n) for n in LEGIT] + [Plant(IMPOSTOR, impostor=True)],
+        )
         own_ca = store.keys.test_ca.issuer_key_hash.hex()
         config = root / "ctwatch.toml"
         config.write_text(
@@ -47,20 +51,36 @@ def demo(count: int = 4000, workdir: Path | None = None) -> int:
             click.echo(f"   and as a static-ct-api log ({log.static_url}).")
             click.echo("3. Following both logs: every tree head signature, every Merkle root rebuilt from")
             click.echo("   every entry, every certificate parsed and matched against the policy…")
-            code = asyncio.run(run(RunOptions(logs=str(log.loglist_path), config=config,
-                                              data_dir=root / "data", once=True, alerts_jsonl=str(alerts))))
+            code = asyncio.run(
+                run(
+                    RunOptions(
+                        logs=str(log.loglist_path),
+                        config=config,
+                        data_dir=root / "data",
+                        once=True,
+                        alerts_jsonl=str(alerts),
+                    )
+                )
+            )
         events = [orjson.loads(line) for line in alerts.read_bytes().splitlines()]
         elapsed = time.monotonic() - started
-        click.echo(f"4. Done in {elapsed:.1f} s: {2 * count:,} entries verified in 2 logs, exit code {code}.\n")
+        click.echo(
+            f"4. Done in {elapsed:.1f} s: {2 * count:,} entries verified in 2 logs, exit code {code}.\n"
+        )
         shown = [e for e in events if e.get("unexpected")]
         if not shown:
             click.echo("No unexpected certificate was found (this should not happen in the demo).")
             return code or 1
         for e in shown:
-            click.secho("ALERT: a certificate for a watched name from a CA the owner did not authorise",
-                        fg="red", bold=True)
+            click.secho(
+                "ALERT: a certificate for a watched name from a CA the owner did not authorise",
+                fg="red",
+                bold=True,
+            )
             click.echo(render_text(e))
         authorised = len(LEGIT)
-        click.echo(f"\n{authorised} certificates from the owner's own CA were recorded silently (authorised).")
+        click.echo(
+            f"\n{authorised} certificates from the owner's own CA were recorded silently (authorised)."
+        )
         click.echo(f"Alerts as JSON lines: {alerts if workdir else '(temporary directory, now removed)'}")
         return code

@@ -108,12 +108,30 @@ def _log(obj: object, operator: str, tiled: bool) -> LogInfo:
     else:
         url = _norm_url(obj.get("url"), "url", desc)
         sub = None
-    known = {"description", "key", "log_id", "mmd", "url", "monitoring_url", "submission_url",
-             "state", "temporal_interval", "log_type"}
+    known = {
+        "description",
+        "key",
+        "log_id",
+        "mmd",
+        "url",
+        "monitoring_url",
+        "submission_url",
+        "state",
+        "temporal_interval",
+        "log_type",
+    }
     return LogInfo(
-        description=desc, operator=operator, protocol=STATIC if tiled else RFC6962, url=url, key=key,
-        log_id=log_id, mmd=mmd, state=_state(obj), submission_url=sub,
-        temporal_interval=_interval(obj), log_type=obj.get("log_type"),
+        description=desc,
+        operator=operator,
+        protocol=STATIC if tiled else RFC6962,
+        url=url,
+        key=key,
+        log_id=log_id,
+        mmd=mmd,
+        state=_state(obj),
+        submission_url=sub,
+        temporal_interval=_interval(obj),
+        log_type=obj.get("log_type"),
         extra={k: v for k, v in obj.items() if k not in known},
     )
 

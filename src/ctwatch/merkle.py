@@ -38,7 +38,9 @@ class CompactRange:
 
     def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
         if len(nodes) != size.bit_count():
-            raise ValueError(f"a collapsed tree of size {size} has {size.bit_count()} nodes, got {len(nodes)}")
+            raise ValueError(
+                f"a collapsed tree of size {size} has {size.bit_count()} nodes, got {len(nodes)}"
+            )
         self.size = size
         self.nodes = list(nodes)
 

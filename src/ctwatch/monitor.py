@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -169,14 +170,21 @@ class LogFollower:
         now = time.time()
         if self._failing_since is None:
             # A log that never answered has failed since record_error made its row (updated_at).
-            row = self.state.db.execute("SELECT COALESCE(last_success_at, updated_at) FROM logs"
-                                        " WHERE log_id=?", (self.log_id,)).fetchone()
+            row = self.state.db.execute(
+                "SELECT COALESCE(last_success_at, updated_at) FROM logs WHERE log_id=?", (self.log_id,)
+            ).fetchone()
             self._failing_since = row[0] if row and row[0] else now
         if now - self._failing_since >= self.options.unreachable_after:
             with self.state.transaction():
-                self._emit(health_event(self.info, "log_unreachable", f"unreachable since "
-                           f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self._failing_since))}: {error}",
-                           key=str(int(self._failing_since))))
+                self._emit(
+                    health_event(
+                        self.info,
+                        "log_unreachable",
+                        f"unreachable since "
+                        f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self._failing_since))}: {error}",
+                        key=str(int(self._failing_since)),
+                    )
+                )
             self.on_events()
 
     async def _trusted_sth(self) -> tuple[STH, LogState]:
@@ -185,19 +193,31 @@ class LogFollower:
         age = time.time() - sth.timestamp / 1000
         if age > self.info.mmd:
             with self.state.transaction():
-                self._emit(health_event(self.info, "log_stale", f"the latest tree head is {age:,.0f} s old, "
-                                        f"more than the log's MMD of {self.info.mmd} s",
-                                        key=str(sth.timestamp), sth=sth.to_json()))
+                self._emit(
+                    health_event(
+                        self.info,
+                        "log_stale",
+                        f"the latest tree head is {age:,.0f} s old, "
+                        f"more than the log's MMD of {self.info.mmd} s",
+                        key=str(sth.timestamp),
+                        sth=sth.to_json(),
+                    )
+                )
             self.on_events()
         st = self._load()
         prev = st.sth if st else None
         if prev is not None:
             ev = {"previous_sth": prev.to_json(), "sth": sth.to_json()}
             if sth.tree_size < prev.tree_size:
-                raise LogMisbehaviour("shrinking_tree", f"tree shrank from {prev.tree_size} to {sth.tree_size}", ev)
+                raise LogMisbehaviour(
+                    "shrinking_tree", f"tree shrank from {prev.tree_size} to {sth.tree_size}", ev
+                )
             if sth.timestamp < prev.timestamp:
-                raise LogMisbehaviour("timestamp_regression",
-                                      f"STH timestamp went back from {prev.timestamp} to {sth.timestamp}", ev)
+                raise LogMisbehaviour(
+                    "timestamp_regression",
+                    f"STH timestamp went back from {prev.timestamp} to {sth.timestamp}",
+                    ev,
+                )
             if sth.tree_size == prev.tree_size:
                 if sth.root_hash != prev.root_hash:
                     raise LogMisbehaviour("inconsistent_tree", f"two roots for tree size {sth.tree_size}", ev)
@@ -218,8 +238,11 @@ class LogFollower:
         if self.options.start_at_end and sth.tree_size:
             tree = await self.source.right_edge(sth)
             if tree.size != sth.tree_size or tree.root() != sth.root_hash:
-                raise LogMisbehaviour("root_mismatch", "the right edge of the tree does not match the STH root",
-                                      {"sth": sth.to_json(), "computed_root": base64.b64encode(tree.root()).decode()})
+                raise LogMisbehaviour(
+                    "root_mismatch",
+                    "the right edge of the tree does not match the STH root",
+                    {"sth": sth.to_json(), "computed_root": base64.b64encode(tree.root()).decode()},
+                )
         self._st = LogState(self.log_id, self.info.url, tree, tree.copy(), None)
         return self._st
 
@@ -252,13 +275,18 @@ class LogFollower:
             verified = st.verified.size
             st.tree = st.verified.copy()
             with self.state.transaction():
-                self.state.db.execute("DELETE FROM pending WHERE log_id=? AND idx>=?", (self.log_id, verified))
+                self.state.db.execute(
+                    "DELETE FROM pending WHERE log_id=? AND idx>=?", (self.log_id, verified)
+                )
                 self.state.save_log(st)
             raise LogMisbehaviour(
                 "root_mismatch",
                 f"entries [0, {sth.tree_size}) hash to a root the signed tree head does not have",
-                {"sth": sth.to_json(), "computed_root": base64.b64encode(root).decode(),
-                 "verified_size": verified},
+                {
+                    "sth": sth.to_json(),
+                    "computed_root": base64.b64encode(root).decode(),
+                    "verified_size": verified,
+                },
             )
         st.verified = st.tree.copy()
         with self.state.transaction():
@@ -269,7 +297,9 @@ class LogFollower:
     def _promote(self, rows: list[tuple[int, bytes, dict[str, Any], float]]) -> None:
         """Move proven pending entries into the outbox (inside a transaction)."""
         for idx, _lh, ev, _t in rows:
-            sighting = (self.log_id, idx, str(ev.get("entry_type", ""))) if ev["event"] != "malformed_cert" else None
+            sighting = (
+                (self.log_id, idx, str(ev.get("entry_type", ""))) if ev["event"] != "malformed_cert" else None
+            )
             self._emit(ev, sighting)
         self.state.drop_pending(self.log_id, [r[0] for r in rows])
 
@@ -287,10 +317,17 @@ class LogFollower:
                 if root_from_inclusion(lh, at, sth.tree_size, path) != sth.root_hash:
                     raise VerificationError("inclusion proof does not lead to the STH root")
             except VerificationError as e:
-                raise LogMisbehaviour("bad_inclusion_proof", f"entry {idx}: {e}", {
-                    "index": idx, "proof_index": at, "leaf_hash": base64.b64encode(lh).decode(),
-                    "audit_path": [base64.b64encode(p).decode() for p in path], "sth": sth.to_json(),
-                }) from None
+                raise LogMisbehaviour(
+                    "bad_inclusion_proof",
+                    f"entry {idx}: {e}",
+                    {
+                        "index": idx,
+                        "proof_index": at,
+                        "leaf_hash": base64.b64encode(lh).decode(),
+                        "audit_path": [base64.b64encode(p).decode() for p in path],
+                        "sth": sth.to_json(),
+                    },
+                ) from None
             proven.append(row)
         with self.state.transaction():
             self._promote(proven)
@@ -308,14 +345,18 @@ class LogFollower:
             for _ in range(BAD_BODY_ATTEMPTS):
                 raw = await self.source.fetch_entries(pos, e, tree_size)
                 if raw.start != pos or raw.count <= 0 or pos + raw.count > e:
-                    raise FetchError(f"{self.info.url}: asked for entries from {pos}, got "
-                                     f"[{raw.start}, {raw.start + raw.count})")
+                    raise FetchError(
+                        f"{self.info.url}: asked for entries from {pos}, got "
+                        f"[{raw.start}, {raw.start + raw.count})"
+                    )
                 try:
                     return await self.scanner.scan(raw)
                 except DecodeError as err:  # a torn body that still looked whole: fetch it again
                     error = str(err)
-            raise FetchError(f"{self.info.url}: entries from {pos} did not decode after "
-                             f"{BAD_BODY_ATTEMPTS} attempts ({error})")
+            raise FetchError(
+                f"{self.info.url}: entries from {pos} did not decode after "
+                f"{BAD_BODY_ATTEMPTS} attempts ({error})"
+            )
 
         async def chunk(s: int, e: int) -> list[ScanResult]:
             out = []
@@ -328,7 +369,7 @@ class LogFollower:
 
         # the first chunk ends on a multiple of the batch size, so tiled logs fetch whole tiles
         edges = [start, *range(start - start % size + size, end, size), end]
-        bounds = [(s, e) for s, e in zip(edges, edges[1:], strict=False) if s < e]
+        bounds = [(s, e) for s, e in itertools.pairwise(edges) if s < e]
         tasks: list[asyncio.Task[list[ScanResult]]] = []
         it = iter(bounds)
         try:
@@ -351,12 +392,14 @@ class LogFollower:
         hashes = res.hashes
         for off, error, leaf in res.malformed:
             idx = res.start + off
-            self._unflushed.append((idx, hashes[off * 32 : off * 32 + 32],
-                                    malformed_event(self.info, idx, error, leaf)))
+            self._unflushed.append(
+                (idx, hashes[off * 32 : off * 32 + 32], malformed_event(self.info, idx, error, leaf))
+            )
         for hit in res.hits:
             idx = res.start + hit.offset
-            self._unflushed.append((idx, hashes[hit.offset * 32 : hit.offset * 32 + 32],
-                                    await self._describe(res.start, hit)))
+            self._unflushed.append(
+                (idx, hashes[hit.offset * 32 : hit.offset * 32 + 32], await self._describe(res.start, hit))
+            )
         if res.names is not None:
             self._unflushed_names.append((res.start, res.count, res.names))
         st.tree.extend([hashes[i : i + 32] for i in range(0, len(hashes), 32)])
@@ -371,15 +414,24 @@ class LogFollower:
             info = cert_info(leaf, precert, chain)
         except DecodeError as e:
             return malformed_event(self.info, idx, f"matched but does not parse: {e}", leaf)
-        blobs = {"_der": base64.b64encode(precert or leaf_body(leaf)).decode(),
-                 "_chain": [base64.b64encode(c).decode() for c in chain]}
+        blobs = {
+            "_der": base64.b64encode(precert or leaf_body(leaf)).decode(),
+            "_chain": [base64.b64encode(c).decode() for c in chain],
+        }
         if hit.kind == LOOKALIKE:
             assert hit.finding is not None
             return cert_event("lookalike", self.info, idx, info.to_json(), **hit.finding, **blobs)
         rules = self.rules()
-        extra: dict[str, Any] = {"watch_item": hit.watch_item, "unexpected": True, "severity": "info", **blobs}
+        extra: dict[str, Any] = {
+            "watch_item": hit.watch_item,
+            "unexpected": True,
+            "severity": "info",
+            **blobs,
+        }
         if rules is not None:
-            pol = rules.policy.evaluate(info.names, info.issuer_spki_sha256, info.pubkey_sha256, info.tbs_sha256)
+            pol = rules.policy.evaluate(
+                info.names, info.issuer_spki_sha256, info.pubkey_sha256, info.tbs_sha256
+            )
             if pol.watched is not None:
                 extra.update(unexpected=not pol.authorised, severity=pol.severity, policy_rule=pol.rule)
                 if pol.authorised and not pol.report:

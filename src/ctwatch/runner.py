@@ -23,9 +23,9 @@ from .errors import ConfigError, FetchError, LogListError
 from .loglist import LogInfo, load_log_list_source, parse_log_list, select_logs
 from .match.rules import Rules, build_rules
 from .monitor import MISBEHAVED, OK, UNREACHABLE, LogFollower, MonitorOptions
+from .scan import Scanner
 from .sources.base import open_source
 from .sources.http import HttpClient, new_session
-from .scan import Scanner
 from .state import StateDB
 from .store.index import Index, open_index
 
@@ -113,12 +113,14 @@ class RulesHolder:
         self.current = rules
         self.on_reload(rules)
         n = backfill(self.state, rules)
-        log.warning("config reloaded (%d watch items; %d earlier certificates backfilled)",
-                    len(rules.watch_items), n)
+        log.warning(
+            "config reloaded (%d watch items; %d earlier certificates backfilled)", len(rules.watch_items), n
+        )
         return True
 
-    async def watch_files(self, stop: asyncio.Event, hup: asyncio.Event, on_change: Callable[[], None],
-                          interval: float = 1.0) -> None:
+    async def watch_files(
+        self, stop: asyncio.Event, hup: asyncio.Event, on_change: Callable[[], None], interval: float = 1.0
+    ) -> None:
         """Reload on SIGHUP or when a file's mtime changes, until ``stop``."""
         while not stop.is_set():
             waiters = [asyncio.ensure_future(hup.wait()), asyncio.ensure_future(stop.wait())]
@@ -143,22 +145,33 @@ class ProgressDisplay:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+        cols = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+        )
         with Progress(*cols, refresh_per_second=4) as bar:
-            ids = [bar.add_task(f.info.description[:40], total=None, rate="", status="") for f in self.followers]
+            ids = [
+                bar.add_task(f.info.description[:40], total=None, rate="", status="") for f in self.followers
+            ]
             while True:
                 for tid, f in zip(ids, self.followers, strict=True):
                     p = f.progress
                     speed = bar.tasks[tid].speed
-                    bar.update(tid, completed=p.position, total=p.target or None, status=p.status,
-                               rate=f"{speed:,.0f}/s" if speed else "")
+                    bar.update(
+                        tid,
+                        completed=p.position,
+                        total=p.target or None,
+                        status=p.status,
+                        rate=f"{speed:,.0f}/s" if speed else "",
+                    )
                 if stop.is_set():
                     return
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.25)
-                except TimeoutError:
-                    pass
 
 
 def build_sinks(opts: RunOptions, cfg: Config) -> list[Sink]:
@@ -172,8 +185,12 @@ def build_sinks(opts: RunOptions, cfg: Config) -> list[Sink]:
         if not isinstance(jsonl, str) or not jsonl:
             raise ConfigError("alerts.jsonl must be a path or '-'")
         sinks.append(JsonlSink(jsonl))
-    cli = {"webhook": list(opts.webhooks), "email": list(opts.emails), "script": opts.script,
-           "apprise": list(opts.apprise)}
+    cli = {
+        "webhook": list(opts.webhooks),
+        "email": list(opts.emails),
+        "script": opts.script,
+        "apprise": list(opts.apprise),
+    }
     sinks += sinks_from_config({k: v for k, v in alerts.items() if k != "jsonl"}, cli)
     return sinks
 
@@ -196,8 +213,13 @@ async def run(opts: RunOptions) -> int:
         resources.callback(scanner.close)
         rules.on_reload = scanner.update
         state.prune_names(time.time() - cfg.names_retention_days * 86400)
-        mopts = MonitorOptions(once=opts.once, start_at_end=opts.start_at_end, poll_interval=cfg.poll_interval,
-                               index_names=cfg.index_names, unreachable_after=cfg.unreachable_after)
+        mopts = MonitorOptions(
+            once=opts.once,
+            start_at_end=opts.start_at_end,
+            poll_interval=cfg.poll_interval,
+            index_names=cfg.index_names,
+            unreachable_after=cfg.unreachable_after,
+        )
         results = await _follow(opts, logs, state, rules, scanner, outbox, index, mopts, cfg)
         backlog = {k: v for k, v in outbox.backlog().items() if v}
     for name, n in backlog.items():
@@ -209,8 +231,17 @@ async def run(opts: RunOptions) -> int:
     return 0
 
 
-async def _follow(opts: RunOptions, logs: list[LogInfo], state: StateDB, rules: RulesHolder, scanner: Scanner,
-                  outbox: Outbox, index: Index, mopts: MonitorOptions, cfg: Config) -> list[str]:
+async def _follow(
+    opts: RunOptions,
+    logs: list[LogInfo],
+    state: StateDB,
+    rules: RulesHolder,
+    scanner: Scanner,
+    outbox: Outbox,
+    index: Index,
+    mopts: MonitorOptions,
+    cfg: Config,
+) -> list[str]:
     """Run one follower per log (and the outbox, progress, reload and web tasks) until done."""
     stop, hup = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -225,19 +256,30 @@ async def _follow(opts: RunOptions, logs: list[LogInfo], state: StateDB, rules: 
     try:
         async with new_session() as session:
             followers = [
-                LogFollower(info, open_source(info, HttpClient(session, cfg.limits_for(info.url), opts.contact)),
-                            state, rules, scanner, mopts, on_events=outbox.wakeup.set, index=index,
-                            on_indexed=feed.notify if feed else lambda: None)
+                LogFollower(
+                    info,
+                    open_source(info, HttpClient(session, cfg.limits_for(info.url), opts.contact)),
+                    state,
+                    rules,
+                    scanner,
+                    mopts,
+                    on_events=outbox.wakeup.set,
+                    index=index,
+                    on_indexed=feed.notify if feed else lambda: None,
+                )
                 for info in logs
             ]
-            helpers = [asyncio.create_task(outbox.run(stop, interval=1.0)),
-                       asyncio.create_task(ProgressDisplay(followers, opts.progress).run(stop)),
-                       asyncio.create_task(rules.watch_files(stop, hup, outbox.wakeup.set))]
+            helpers = [
+                asyncio.create_task(outbox.run(stop, interval=1.0)),
+                asyncio.create_task(ProgressDisplay(followers, opts.progress).run(stop)),
+                asyncio.create_task(rules.watch_files(stop, hup, outbox.wakeup.set)),
+            ]
             if opts.listen and feed is not None:
                 from .web import create_app, serve_app
 
-                app = create_app(index, state.path, opts.token, feed=feed, watch_path=opts.watch,
-                                 config_path=opts.config)
+                app = create_app(
+                    index, state.path, opts.token, feed=feed, watch_path=opts.watch, config_path=opts.config
+                )
                 helpers.append(asyncio.create_task(serve_app(app, opts.listen, stop)))
             results = await asyncio.gather(*(f.run(stop) for f in followers))
             stop.set()

@@ -87,12 +87,30 @@ def scan_entries(raw: RawEntries, rules: Rules | None, index_names: bool) -> Sca
             findings = detector.check_names(names)
             if findings:
                 best = findings[0]
-                res.hits.append(Hit(i, LOOKALIKE, li, extras[i], finding={
-                    "brand": best.brand, "techniques": list(best.techniques), "score": best.score,
-                    "explanation": best.explanation, "lookalike_name": best.name,
-                    "findings": [{"name": f.name, "brand": f.brand, "techniques": list(f.techniques),
-                                  "score": f.score} for f in findings],
-                }))
+                res.hits.append(
+                    Hit(
+                        i,
+                        LOOKALIKE,
+                        li,
+                        extras[i],
+                        finding={
+                            "brand": best.brand,
+                            "techniques": list(best.techniques),
+                            "score": best.score,
+                            "explanation": best.explanation,
+                            "lookalike_name": best.name,
+                            "findings": [
+                                {
+                                    "name": f.name,
+                                    "brand": f.brand,
+                                    "techniques": list(f.techniques),
+                                    "score": f.score,
+                                }
+                                for f in findings
+                            ],
+                        },
+                    )
+                )
     if rows:
         res.names = zlib.compress(orjson.dumps(rows), 1)
     return res
@@ -127,11 +145,17 @@ class Scanner:
         self._start()
 
     def _start(self) -> None:
+        # fork: workers share the parent's imported modules (memory) and, being its children, are
+        # waited for, so their CPU time is the monitor's. All workers are forked at the first
+        # submit, done here, while the process has no other threads.
         if self.workers > 0:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_init_worker, initargs=(self.rules, self.index_names),
+                self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_worker,
+                initargs=(self.rules, self.index_names),
             )
+            self._pool.submit(int).result()
 
     def update(self, rules: Rules | None) -> None:
         """Use new rules from now on (scans already running finish with the old ones)."""

@@ -166,8 +166,17 @@ class StateDB:
             " tree_nodes=excluded.tree_nodes, verified_size=excluded.verified_size,"
             " verified_nodes=excluded.verified_nodes, sth=excluded.sth, updated_at=excluded.updated_at,"
             " last_success_at=excluded.last_success_at",
-            (st.log_id, st.url, st.tree.size, _pack(st.tree), st.verified.size, _pack(st.verified),
-             orjson.dumps(st.sth.to_json()).decode() if st.sth else None, now, now),
+            (
+                st.log_id,
+                st.url,
+                st.tree.size,
+                _pack(st.tree),
+                st.verified.size,
+                _pack(st.verified),
+                orjson.dumps(st.sth.to_json()).decode() if st.sth else None,
+                now,
+                now,
+            ),
         )
 
     def record_error(self, log_id: str, url: str, message: str) -> None:
@@ -195,7 +204,9 @@ class StateDB:
             (log_id, idx, leaf_hash, orjson.dumps(event).decode(), time.time()),
         )
 
-    def pending(self, log_id: str, below: int | None = None) -> list[tuple[int, bytes, dict[str, object], float]]:
+    def pending(
+        self, log_id: str, below: int | None = None
+    ) -> list[tuple[int, bytes, dict[str, object], float]]:
         """Unproven entries of a log (index, leaf hash, event, created_at), oldest first."""
         q = "SELECT idx, leaf_hash, event, created_at FROM pending WHERE log_id=?"
         args: tuple[object, ...] = (log_id,)
@@ -213,8 +224,9 @@ class StateDB:
 
     # --- the outbox --------------------------------------------------------------------------
 
-    def add_event(self, event: dict[str, object], sighting: tuple[str, int, str] | None = None,
-                  silent: bool = False) -> bool:
+    def add_event(
+        self, event: dict[str, object], sighting: tuple[str, int, str] | None = None, silent: bool = False
+    ) -> bool:
         """Queue an alert unless one with the same id exists; record the sighting. True if new.
 
         A ``silent`` event is recorded (status, web UI, backfill) but not sent to any sink.
@@ -238,12 +250,16 @@ class StateDB:
     def add_name_blocks(self, log_id: str, blocks: list[tuple[int, int, bytes]]) -> None:
         """Keep the compressed names of processed batches: (start, count, data)."""
         now = time.time()
-        self.db.executemany("INSERT INTO name_blocks VALUES (?,?,?,?,?)",
-                            [(log_id, start, count, now, data) for start, count, data in blocks])
+        self.db.executemany(
+            "INSERT INTO name_blocks VALUES (?,?,?,?,?)",
+            [(log_id, start, count, now, data) for start, count, data in blocks],
+        )
 
     def name_rows(self) -> Iterator[tuple[str, int, int, str, list[str]]]:
         """Every indexed entry: (log_id, index, entry_type, tbs_sha256 hex, names)."""
-        for log_id, start, data in self.db.execute("SELECT log_id, start, data FROM name_blocks ORDER BY rowid"):
+        for log_id, start, data in self.db.execute(
+            "SELECT log_id, start, data FROM name_blocks ORDER BY rowid"
+        ):
             for off, etype, tbs, names in orjson.loads(zlib.decompress(data)):
                 yield log_id, start + off, etype, tbs, names
 

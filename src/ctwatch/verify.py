@@ -71,8 +71,15 @@ def verify_sth(key: LogKey, sth: STH) -> None:
     key.verify(tree_head_signature_input(sth.timestamp, sth.tree_size, sth.root_hash), sth.signature)
 
 
-def verify_sct(key: LogKey, sct_timestamp: int, signature: DigitallySigned, entry_type: int,
-               body: bytes, issuer_key_hash: bytes | None, extensions: bytes) -> None:
+def verify_sct(
+    key: LogKey,
+    sct_timestamp: int,
+    signature: DigitallySigned,
+    entry_type: int,
+    body: bytes,
+    issuer_key_hash: bytes | None,
+    extensions: bytes,
+) -> None:
     """Check an SCT signature over the entry it promises to log."""
     key.verify(sct_signature_input(sct_timestamp, entry_type, body, issuer_key_hash, extensions), signature)
 

@@ -91,9 +91,15 @@ class CheckReport:
             "key_error": p.key_error if p else None,
             "tls_version": p.version if p else None,
             "certificate": {
-                "subject": c.subject, "issuer": c.issuer, "serial": c.serial, "names": c.names,
-                "not_before": c.not_before, "not_after": c.not_after, "tbs_sha256": c.tbs_sha256,
-                "cert_sha256": c.cert_sha256, "pubkey_sha256": c.pubkey_sha256,
+                "subject": c.subject,
+                "issuer": c.issuer,
+                "serial": c.serial,
+                "names": c.names,
+                "not_before": c.not_before,
+                "not_after": c.not_after,
+                "tbs_sha256": c.tbs_sha256,
+                "cert_sha256": c.cert_sha256,
+                "pubkey_sha256": c.pubkey_sha256,
                 "issuer_spki_sha256": c.issuer_spki_sha256,
             },
             "chain": [hashlib.sha256(der).hexdigest() for der in self.chain_der],
@@ -122,8 +128,9 @@ def parse_target(target: str) -> tuple[str, int]:
         try:
             ipaddress.IPv6Address(target)
         except ValueError:
-            raise ConfigError(f"bad target {target!r}: write an IPv6 address with a port as [addr]:port"
-                              ) from None
+            raise ConfigError(
+                f"bad target {target!r}: write an IPv6 address with a port as [addr]:port"
+            ) from None
     if not host:
         raise ConfigError(f"bad target {target!r}: no host")
     return host, port
@@ -169,7 +176,9 @@ class Inputs:
         for log in parse_log_list(data, where):
             logs.setdefault(log.log_id, log)  # an SCT from a retired or rejected log is still checkable
         policy = Policy.from_config(load_config(opts.config).raw, str(opts.config or "config"))
-        return cls(logs, policy, read_watchlist(opts.watch) if opts.watch else None, trust_roots(opts.ca_file))
+        return cls(
+            logs, policy, read_watchlist(opts.watch) if opts.watch else None, trust_roots(opts.ca_file)
+        )
 
 
 async def check_server(target: str, opts: CheckOptions) -> CheckReport:
@@ -195,20 +204,28 @@ async def check_file(path: Path, opts: CheckOptions) -> CheckReport:
     return await evaluate(str(path), name or "", chain, None, inputs, opts)
 
 
-async def evaluate(target: str, name: str, chain_der: list[bytes], presented: Presented | None,
-                   inputs: Inputs, opts: CheckOptions) -> CheckReport:
+async def evaluate(
+    target: str,
+    name: str,
+    chain_der: list[bytes],
+    presented: Presented | None,
+    inputs: Inputs,
+    opts: CheckOptions,
+) -> CheckReport:
     """The checks shared by servers and files, from a chain and what came with it."""
     now = opts.now or dt.datetime.now(dt.UTC)
     now_ms = int(now.timestamp() * 1000)
     chain = validate_chain(chain_der, name, inputs.roots, now)
     issuer_der = _issuer(chain_der, chain, inputs.roots)
     leaf_der = chain_der[0]
-    cert = cert_info(merkle_tree_leaf(TimestampedEntry(0, X509_ENTRY, leaf_der)), None,
-                     [issuer_der] if issuer_der else [])
+    cert = cert_info(
+        merkle_tree_leaf(TimestampedEntry(0, X509_ENTRY, leaf_der)), None, [issuer_der] if issuer_der else []
+    )
     issuer_key_hash = bytes.fromhex(cert.issuer_spki_sha256) if cert.issuer_spki_sha256 else None
 
-    found = collect_scts(leaf_der, presented.sct_list if presented else None,
-                         presented.ocsp_response if presented else None)
+    found = collect_scts(
+        leaf_der, presented.sct_list if presented else None, presented.ocsp_response if presented else None
+    )
     checks = [check_signature(f, inputs.logs, leaf_der, issuer_key_hash, now_ms) for f in found]
     if opts.offline:
         for c in checks:
@@ -226,8 +243,15 @@ async def evaluate(target: str, name: str, chain_der: list[bytes], presented: Pr
         if item is not None:
             result = PolicyResult(item, False, None, INFO)
     index = lookup(opts.data_dir, cert.tbs_sha256, cert.cert_sha256 or "", cert.names)
-    verdict = decide(checks, chain.valid, chain.error, presented.key_proven if presented else None,
-                     presented.key_error if presented else None, result, index)
+    verdict = decide(
+        checks,
+        chain.valid,
+        chain.error,
+        presented.key_proven if presented else None,
+        presented.key_error if presented else None,
+        result,
+        index,
+    )
     return CheckReport(target, name, presented, chain_der, cert, chain, checks, result, index, verdict)
 
 
@@ -252,4 +276,3 @@ def run_check(target: str | None, cert_file: Path | None, opts: CheckOptions) ->
         return asyncio.run(check_file(cert_file, opts))
     assert target is not None
     return asyncio.run(check_server(target, opts))
-

@@ -81,8 +81,9 @@ def retry_after(value: str | None) -> float | None:
 class HttpClient:
     """GET with limits for one log; share one ``aiohttp.ClientSession`` between many."""
 
-    def __init__(self, session: aiohttp.ClientSession, limits: HttpLimits | None = None,
-                 contact: str | None = None) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, limits: HttpLimits | None = None, contact: str | None = None
+    ) -> None:
         self.session = session
         self.limits = limits or HttpLimits()
         self.headers = {"User-Agent": user_agent(contact)}
@@ -103,7 +104,9 @@ class HttpClient:
                 async with self._sem:
                     self.requests += 1
                     async with self.session.get(
-                        url, headers=self.headers, allow_redirects=False,
+                        url,
+                        headers=self.headers,
+                        allow_redirects=False,
                         timeout=aiohttp.ClientTimeout(total=lim.timeout),
                     ) as resp:
                         if resp.status == 200:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -57,12 +57,17 @@ class Rfc6962Source(LogSource):
         try:
             sth = STH.from_json(raw)
         except DecodeError as e:
-            raise LogMisbehaviour("bad_sth", f"get-sth returned a malformed STH: {e}",
-                                  {"get_sth": raw if isinstance(raw, dict) else repr(raw)[:2000]}) from None
+            raise LogMisbehaviour(
+                "bad_sth",
+                f"get-sth returned a malformed STH: {e}",
+                {"get_sth": raw if isinstance(raw, dict) else repr(raw)[:2000]},
+            ) from None
         try:
             verify_sth(self.key, sth)
         except VerificationError as e:
-            raise LogMisbehaviour("bad_sth_signature", f"STH signature: {e}", {"sth": sth.to_json()}) from None
+            raise LogMisbehaviour(
+                "bad_sth_signature", f"STH signature: {e}", {"sth": sth.to_json()}
+            ) from None
         return sth, {"sth": sth.to_json()}
 
     async def fetch_entries(self, start: int, end: int, tree_size: int) -> RawEntries:
@@ -96,8 +101,11 @@ class Rfc6962Source(LogSource):
         try:
             return _hashes(raw.get("consistency") if isinstance(raw, dict) else None, "consistency proof")
         except DecodeError as e:
-            raise LogMisbehaviour("inconsistent_tree", f"malformed consistency proof: {e}",
-                                  {"first": old_size, "sth": new.to_json()}) from None
+            raise LogMisbehaviour(
+                "inconsistent_tree",
+                f"malformed consistency proof: {e}",
+                {"first": old_size, "sth": new.to_json()},
+            ) from None
 
     async def get_inclusion_proof(self, leaf: bytes, index: int, sth: STH) -> tuple[int, list[bytes]]:
         # get-proof-by-hash finds the leaf by hash; a leaf logged twice may come back at another
@@ -109,8 +117,11 @@ class Rfc6962Source(LogSource):
                 raise DecodeError("no leaf_index")
             return raw["leaf_index"], _hashes(raw.get("audit_path"), "audit path")
         except DecodeError as e:
-            raise LogMisbehaviour("bad_inclusion_proof", f"malformed inclusion proof for index {index}: {e}",
-                                  {"index": index, "sth": sth.to_json()}) from None
+            raise LogMisbehaviour(
+                "bad_inclusion_proof",
+                f"malformed inclusion proof for index {index}: {e}",
+                {"index": index, "sth": sth.to_json()},
+            ) from None
 
     async def right_edge(self, sth: STH) -> CompactRange:
         if sth.tree_size == 0:
@@ -166,7 +177,8 @@ def decode_get_entries(body: bytes, start: int, count: int) -> EntryBatch:
             extras.append(x)
     except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
         raise LogMisbehaviour(
-            "bad_entries", f"get-entries from {start} returned an entry without valid base64",
+            "bad_entries",
+            f"get-entries from {start} returned an entry without valid base64",
             {"start": start, "response_prefix": body[:2000].decode("utf-8", "replace")},
         ) from None
     return EntryBatch(start, leaves, extras)
