@@ -42,8 +42,9 @@ class Inbox:
         return "250 OK"
 
 
-def smtp_server(port: int | None = None, inbox: Inbox | None = None,
-                **kwargs: Any) -> tuple[Controller, Inbox]:
+def smtp_server(
+    port: int | None = None, inbox: Inbox | None = None, **kwargs: Any
+) -> tuple[Controller, Inbox]:
     """A started aiosmtpd server on 127.0.0.1; ``port`` and ``inbox`` bring a stopped one back."""
     inbox = inbox or Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port(), **kwargs)
@@ -75,12 +76,15 @@ def write_script(path: Path, body: str) -> Path:
 
 def recording_script(path: Path, out: Path) -> Path:
     """A hook that appends one JSON line per run to ``out``: its argv, environment and event file."""
-    return write_script(path, f"""
+    return write_script(
+        path,
+        f"""
 env = dict(os.environ)
 event = json.loads(pathlib.Path(env["JSON_FILENAME"]).read_text())
 with open({str(out)!r}, "a") as f:
     f.write(json.dumps({{"argv": sys.argv, "env": env, "event": event}}) + "\\n")
-""")
+""",
+    )
 
 
 def script_runs(out: Path) -> list[dict[str, Any]]:

@@ -101,7 +101,7 @@ smtp_timeout = 5
 path = "{self.script}"
 
 [[alerts.apprise]]
-url = "{self.chat.url.replace('http://', 'json://')}/notify"
+url = "{self.chat.url.replace("http://", "json://")}/notify"
 """)
         return path
 
@@ -162,8 +162,9 @@ def sinks_status(data: Path) -> dict[str, dict[str, Any]]:
     return {s["sink"].split(":")[0]: s for s in status(data)["sinks"]}
 
 
-def wait_for(condition: Callable[[], object], what: str, proc: subprocess.Popen[str] | None = None,
-             timeout: float = 30) -> None:
+def wait_for(
+    condition: Callable[[], object], what: str, proc: subprocess.Popen[str] | None = None, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -171,15 +172,20 @@ def wait_for(condition: Callable[[], object], what: str, proc: subprocess.Popen[
         time.sleep(0.05)
 
 
+def kill_9(p: subprocess.Popen[str]) -> None:
+    """SIGKILL ``ctwatch`` and its scan workers, as a service manager kills a service's process group."""
+    os.killpg(p.pid, signal.SIGKILL)
+    p.communicate()
+
+
 def kill_9_when_holding(hook: HttpReceiver, *args: str | Path) -> None:
     """Start ``ctwatch``, SIGKILL it while the webhook holds a delivery: detected, not yet delivered."""
     hook.holding.clear()
-    p = spawn(*args)
+    p = spawn(*args, start_new_session=True)
     try:
         wait_for(hook.holding.is_set, "a webhook delivery", p)
     finally:
-        p.kill()
-        p.communicate()
+        kill_9(p)
 
 
 def discovered_ids(corpus: Path) -> set[str]:
@@ -189,13 +195,15 @@ def discovered_ids(corpus: Path) -> set[str]:
 # --- 1. every sink, exactly once -----------------------------------------------------------------
 
 
-def test_every_planted_certificate_reaches_every_sink_once(small_corpus: Path, tmp_path: Path,
-                                                           watchlist: Path, receivers: Receivers) -> None:
+def test_every_planted_certificate_reaches_every_sink_once(
+    small_corpus: Path, tmp_path: Path, watchlist: Path, receivers: Receivers
+) -> None:
     cfg = receivers.config(tmp_path / "config.toml")
     want = discovered_ids(small_corpus)
     with TestLogServer(small_corpus) as log:
-        args = run_args(log.loglist_path, tmp_path / "d", receivers.jsonl, "--watch", watchlist,
-                        "--config", cfg)
+        args = run_args(
+            log.loglist_path, tmp_path / "d", receivers.jsonl, "--watch", watchlist, "--config", cfg
+        )
         r = ctwatch(*args)
         assert r.returncode == 0, r.stderr
         receivers.assert_each_once(want)
@@ -215,9 +223,15 @@ def test_every_planted_certificate_reaches_every_sink_once(small_corpus: Path, t
         assert env["EVENT"] == "discovered_cert" and env["WATCH_ITEM"] == WATCHED
         assert env["DNS_NAMES"] == ",".join(event["names"])
         assert (env["TBS_SHA256"], env["CERT_SHA256"], env["PUBKEY_SHA256"]) == (
-            event["tbs_sha256"], event["cert_sha256"], event["pubkey_sha256"])
+            event["tbs_sha256"],
+            event["cert_sha256"],
+            event["pubkey_sha256"],
+        )
         assert (env["LOG_URI"], env["ENTRY_INDEX"], env["ISSUER_DN"]) == (
-            event["log_url"], str(event["index"]), event["issuer"])
+            event["log_url"],
+            str(event["index"]),
+            event["issuer"],
+        )
     for envelope in receivers.inbox.envelopes:
         msg = parse_mail(envelope)
         event = events[msg["X-Ctwatch-Event-Id"]]
@@ -232,8 +246,9 @@ def test_every_planted_certificate_reaches_every_sink_once(small_corpus: Path, t
 # --- 2. exactly once across kill -9 and sink outages ---------------------------------------------
 
 
-def test_exactly_once_across_kill_9_and_sink_outages(small_corpus: Path, tmp_path: Path, watchlist: Path,
-                                                     receivers: Receivers) -> None:
+def test_exactly_once_across_kill_9_and_sink_outages(
+    small_corpus: Path, tmp_path: Path, watchlist: Path, receivers: Receivers
+) -> None:
     hook, data = receivers.webhook, tmp_path / "d"
     cfg = receivers.config(tmp_path / "config.toml")
     want = discovered_ids(small_corpus)
@@ -245,7 +260,11 @@ def test_exactly_once_across_kill_9_and_sink_outages(small_corpus: Path, tmp_pat
         kill_9_when_holding(hook, *args)
         assert status(data)["events"] == len(want)
         assert {k: sum(v.values()) for k, v in receivers.ids().items() if k != "jsonl"} == {
-            "webhook": 0, "email": 0, "script": 0, "apprise": 0}
+            "webhook": 0,
+            "email": 0,
+            "script": 0,
+            "apprise": 0,
+        }
         # Killed after two webhook deliveries: those two are acknowledged and must not repeat.
         hook.hold_from = 2
         kill_9_when_holding(hook, *args)
@@ -261,7 +280,12 @@ def test_exactly_once_across_kill_9_and_sink_outages(small_corpus: Path, tmp_pat
         assert "not yet delivered" in r.stderr
         sinks = sinks_status(data)
         assert {k: s["backlog"] for k, s in sinks.items()} == {
-            "jsonl": 0, "webhook": len(want) - 2, "email": len(want), "script": 0, "apprise": 0}
+            "jsonl": 0,
+            "webhook": len(want) - 2,
+            "email": len(want),
+            "script": 0,
+            "apprise": 0,
+        }
         assert "HTTP 503" in sinks["webhook"]["last_error"] and "refused" in sinks["email"]["last_error"]
         ids = receivers.ids()
         assert ids["script"] == ids["apprise"] == ids["jsonl"] == Counter(want)
@@ -297,7 +321,9 @@ def hostile_names(markers: Path) -> dict[str, list[str]]:
         f"<script>alert(1)</script>.{h}": ["<script>alert(1)<", f"<script>alert(1)</script>.{h}"],
         f"$(touch {markers}/dollar).{h}": ["$(touch", f"$(touch {markers}/dollar).{h}"],
         f"`touch {markers}/tick`;touch {markers}/semi;.{h}": [
-            "`touch", f"`touch {markers}/tick`;touch {markers}/semi;.{h}"],
+            "`touch",
+            f"`touch {markers}/tick`;touch {markers}/semi;.{h}",
+        ],
         f"quote'\"q.{h}": [f"quote'\"q.{h}"],
         f"nul\x00byte.{h}": ["nul", f"<unparsable>.{h}"],
         f"{LONG_LABEL}.{h}": [f"{LONG_LABEL}.{h}"],
@@ -306,8 +332,9 @@ def hostile_names(markers: Path) -> dict[str, list[str]]:
     }
 
 
-def test_hostile_certificates_reach_every_sink_inert(small_corpus: Path, tmp_path: Path,
-                                                     receivers: Receivers) -> None:
+def test_hostile_certificates_reach_every_sink_inert(
+    small_corpus: Path, tmp_path: Path, receivers: Receivers
+) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
     hostile = hostile_names(markers)
@@ -315,13 +342,15 @@ def test_hostile_certificates_reach_every_sink_inert(small_corpus: Path, tmp_pat
     watch.write_text(f".{HOSTILE}\n")
     cfg = receivers.config(tmp_path / "config.toml")
     # A second hook echoes certificate text and fails: its output lands in ctwatch's log lines.
-    failing = write_script(tmp_path / "fail.py", 'print(os.environ["SUBJECT_DN"], os.environ["DNS_NAMES"])\n'
-                           "sys.exit(3)")
+    failing = write_script(
+        tmp_path / "fail.py", 'print(os.environ["SUBJECT_DN"], os.environ["DNS_NAMES"])\nsys.exit(3)'
+    )
     cfg.write_text(cfg.read_text() + f'\n[[alerts.script]]\npath = "{failing}"\n')
     with TestLogServer(small_corpus) as log:
         records = log.grow(40, [Plant((name,)) for name in hostile])  # the CRLF one first
-        r = ctwatch(*run_args(log.loglist_path, tmp_path / "d", receivers.jsonl, "--watch", watch,
-                              "--config", cfg))
+        r = ctwatch(
+            *run_args(log.loglist_path, tmp_path / "d", receivers.jsonl, "--watch", watch, "--config", cfg)
+        )
     assert r.returncode == 0, r.stderr
     assert "exit status 3: output: CN=crlf.hostile.example.com\\r\\nBcc: victim@x" in r.stderr
     assert "\r" not in r.stderr and "\nBcc" not in r.stderr  # log lines hold certificate text escaped
@@ -369,14 +398,21 @@ def forged_issuer(real: Issuer) -> Issuer:
     real_root = x509.load_der_x509_certificate(real.root_der)
 
     def ca(subject: x509.Name, public: ec.EllipticCurvePublicKey) -> x509.Certificate:
-        return (x509.CertificateBuilder().subject_name(subject).issuer_name(real_root.subject)
-                .public_key(public).serial_number(x509.random_serial_number())
-                .not_valid_before(real.cert.not_valid_before_utc).not_valid_after(real.cert.not_valid_after_utc)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(root_key, hashes.SHA256()))
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(real_root.subject)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(real.cert.not_valid_before_utc)
+            .not_valid_after(real.cert.not_valid_after_utc)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(root_key, hashes.SHA256())
+        )
 
-    return issuer_from(real.name, key, ca(real.cert.subject, key.public_key()),
-                       ca(real_root.subject, root_key.public_key()))
+    return issuer_from(
+        real.name, key, ca(real.cert.subject, key.public_key()), ca(real_root.subject, root_key.public_key())
+    )
 
 
 def test_policy_silences_exactly_what_it_authorises(small_corpus: Path, tmp_path: Path) -> None:
@@ -384,13 +420,21 @@ def test_policy_silences_exactly_what_it_authorises(small_corpus: Path, tmp_path
     with TestLogServer(small_corpus) as log:
         keys = log.store.keys
         test_ca = keys.test_ca.issuer_key_hash.hex()
-        plants = log.grow(60, [Plant(("ok.issuer.example.com",)), Plant(("evil.issuer.example.com",), True),
-                               Plant(("t1.tbs.example.com",)), Plant(("t2.tbs.example.com",)),
-                               Plant(("ok.loud.example.com",))])
+        plants = log.grow(
+            60,
+            [
+                Plant(("ok.issuer.example.com",)),
+                Plant(("evil.issuer.example.com",), True),
+                Plant(("t1.tbs.example.com",)),
+                Plant(("t2.tbs.example.com",)),
+                Plant(("ok.loud.example.com",)),
+            ],
+        )
         tbs = {p["names"][0]: p["tbs_sha256"] for p in plants}
         forged = forged_issuer(keys.test_ca)
         tbs["forged.issuer.example.com"] = log.log_certificate(["forged.issuer.example.com"], forged)[0][
-            "tbs_sha256"]
+            "tbs_sha256"
+        ]
         owned = ec.generate_private_key(ec.SECP256R1())
         for name, key in (("k1.key.example.com", owned), ("k2.key.example.com", None)):
             tbs[name] = log.log_certificate([name], keys.test_ca, key)[0]["tbs_sha256"]
@@ -409,7 +453,7 @@ severity = "medium"
 
 [[watch]]
 name = ".tbs.example.com"
-authorised_tbs = ["{tbs['t1.tbs.example.com']}"]
+authorised_tbs = ["{tbs["t1.tbs.example.com"]}"]
 
 [[watch]]
 name = ".loud.example.com"
@@ -423,9 +467,13 @@ report_authorised = true
     assert len(reported) == len(events)  # certificate and precertificate, in two logs: one alert
     silent = {"ok.issuer.example.com", "k1.key.example.com", "t1.tbs.example.com"}
     assert set(reported) == set(tbs) - silent
-    expect = {"evil.issuer.example.com": (True, "high"), "forged.issuer.example.com": (True, "high"),
-              "k2.key.example.com": (True, "medium"), "t2.tbs.example.com": (True, "critical"),
-              "ok.loud.example.com": (False, "info")}
+    expect = {
+        "evil.issuer.example.com": (True, "high"),
+        "forged.issuer.example.com": (True, "high"),
+        "k2.key.example.com": (True, "medium"),
+        "t2.tbs.example.com": (True, "critical"),
+        "ok.loud.example.com": (False, "info"),
+    }
     assert {n: (e["unexpected"], e["severity"]) for n, e in reported.items()} == expect
     assert reported["ok.loud.example.com"]["policy_rule"] == "authorised_issuers[.loud.example.com]"
     forged_event = reported["forged.issuer.example.com"]
@@ -441,8 +489,9 @@ report_authorised = true
 # --- 5. reload while running --------------------------------------------------------------------
 
 
-def test_daemon_reloads_watchlist_and_refuses_a_broken_config(small_corpus: Path, tmp_path: Path,
-                                                              watchlist: Path) -> None:
+def test_daemon_reloads_watchlist_and_refuses_a_broken_config(
+    small_corpus: Path, tmp_path: Path, watchlist: Path
+) -> None:
     corpus = tmp_path / "log"
     shutil.copytree(small_corpus, corpus)  # persisted growth: a restarted log serves the same tree
     alerts, stderr_path, cfg = tmp_path / "alerts.jsonl", tmp_path / "stderr", tmp_path / "config.toml"
@@ -456,9 +505,26 @@ def test_daemon_reloads_watchlist_and_refuses_a_broken_config(small_corpus: Path
     with TestLogServer(corpus, listen=f"127.0.0.1:{port}", persist=True) as log, stderr_path.open("w") as err:
         loglist = shutil.copy(log.loglist_path, tmp_path / "list.json")
         urls = (log.rfc6962_url, log.static_url)
-        p = subprocess.Popen([*CTWATCH, "run", "--logs", loglist, "--data-dir", tmp_path / "d",
-                              "--alerts-jsonl", alerts, "--watch", watchlist, "--config", cfg],
-                             stdout=subprocess.DEVNULL, stderr=err, text=True)
+        p = subprocess.Popen(
+            [
+                *CTWATCH,
+                "run",
+                "--logs",
+                loglist,
+                "--data-dir",
+                tmp_path / "d",
+                "--alerts-jsonl",
+                alerts,
+                "--watch",
+                watchlist,
+                "--config",
+                cfg,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
         try:
             first = len(discovered_ids(small_corpus))
             wait_for(lambda: len(read_events(alerts)) == first, "the first alerts", p)
@@ -484,14 +550,19 @@ def test_daemon_reloads_watchlist_and_refuses_a_broken_config(small_corpus: Path
             with TestLogServer(corpus, listen=f"127.0.0.1:{port}", persist=True) as back:
                 back.grow(100, [Plant(("back.example.com",))])
                 wait_for(lambda: reported("back.example.com"), "an alert after the log came back", p)
-                wait_for(lambda: all(row["lag"] == 0 and row["last_error"] is None
-                                     for row in status(tmp_path / "d")["logs"]), "the catch-up", p)
+                wait_for(
+                    lambda: all(
+                        row["lag"] == 0 and row["last_error"] is None
+                        for row in status(tmp_path / "d")["logs"]
+                    ),
+                    "the catch-up",
+                    p,
+                )
                 p.send_signal(signal.SIGTERM)
                 p.wait(timeout=30)
         finally:
             if p.poll() is None:
-                p.kill()
-                p.wait()
+                kill_9(p)
     assert p.returncode == 0, stderr_path.read_text()
     assert "Traceback" not in stderr_path.read_text()
     assert Counter(e["id"] for e in read_events(alerts)).most_common(1)[0][1] == 1
@@ -500,8 +571,9 @@ def test_daemon_reloads_watchlist_and_refuses_a_broken_config(small_corpus: Path
 # --- 6. backfill after a restart ----------------------------------------------------------------
 
 
-def test_newly_watched_name_is_backfilled_without_the_log(small_corpus: Path, tmp_path: Path,
-                                                          watchlist: Path) -> None:
+def test_newly_watched_name_is_backfilled_without_the_log(
+    small_corpus: Path, tmp_path: Path, watchlist: Path
+) -> None:
     alerts, data = tmp_path / "alerts.jsonl", tmp_path / "d"
     with TestLogServer(small_corpus) as log:
         loglist = shutil.copy(log.loglist_path, tmp_path / "list.json")
@@ -516,11 +588,14 @@ def test_newly_watched_name_is_backfilled_without_the_log(small_corpus: Path, tm
     assert r.returncode == 4, r.stderr  # the log is unreachable, yet the earlier certificate is reported
     after = read_events(alerts)
     assert after[: len(before)] == before
-    (event,) = after[len(before):]
+    (event,) = after[len(before) :]
     assert event["event"] == "discovered_cert" and event["backfill"] is True
     assert event["names"] == ["example.com.evil.test"] and event["watch_item"] == ".evil.test"
-    want = {r["tbs_sha256"] for r in json.loads((small_corpus / "manifest.json").read_text())["planted"]
-            if r["names"] == ["example.com.evil.test"]}
+    want = {
+        r["tbs_sha256"]
+        for r in json.loads((small_corpus / "manifest.json").read_text())["planted"]
+        if r["names"] == ["example.com.evil.test"]
+    }
     assert {event["tbs_sha256"]} == want
 
 
@@ -562,13 +637,28 @@ def test_stale_and_unreachable_logs_are_alerts(small_corpus: Path, tmp_path: Pat
 
 
 def test_test_alert_says_which_sinks_work(tmp_path: Path, receivers: Receivers) -> None:
-    smtp_env = {"CTWATCH_SMTP_HOST": "127.0.0.1", "CTWATCH_SMTP_PORT": str(receivers.smtp_port),
-                "CTWATCH_SMTP_SECURITY": "plain", "CTWATCH_SMTP_FROM": "ctwatch@example.org"}
+    smtp_env = {
+        "CTWATCH_SMTP_HOST": "127.0.0.1",
+        "CTWATCH_SMTP_PORT": str(receivers.smtp_port),
+        "CTWATCH_SMTP_SECURITY": "plain",
+        "CTWATCH_SMTP_FROM": "ctwatch@example.org",
+    }
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[[alerts.webhook]]\nurl = "{receivers.webhook.url}/hook"\nsecret = "{SECRET}"\n')
-    r = ctwatch("test-alert", "--config", cfg, "--alerts-jsonl", receivers.jsonl, "--email", OPS,
-                "--script", receivers.script, "--apprise", receivers.chat.url.replace("http://", "json://"),
-                env=smtp_env)
+    r = ctwatch(
+        "test-alert",
+        "--config",
+        cfg,
+        "--alerts-jsonl",
+        receivers.jsonl,
+        "--email",
+        OPS,
+        "--script",
+        receivers.script,
+        "--apprise",
+        receivers.chat.url.replace("http://", "json://"),
+        env=smtp_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["ok"] * 5

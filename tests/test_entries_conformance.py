@@ -205,22 +205,29 @@ def test_tbs_without_sct_drops_an_emptied_extensions_field() -> None:
     assert cert(sct, san).tbs_precertificate_bytes == cert(san).tbs_certificate_bytes
 
 
-def test_precert_signing_certificate_is_not_the_issuer() -> None:
-    ca_key, psc_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+def test_issuer_comes_from_the_tree_not_from_extra_data() -> None:
+    """A lying log can send any chain in extra_data; the issuer must come from what it signed."""
+    ca_key, psc_key, leaf_key, rogue_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
     ca = _builder(ca_key, "CA", "CA").add_extension(
         x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256())
     psc = (_builder(psc_key, "PSC", "CA").add_extension(
         x509.ExtendedKeyUsage([ObjectIdentifier("1.3.6.1.4.1.11129.2.4.4")]), critical=False)
         .sign(ca_key, hashes.SHA256()))
     precert = _builder(leaf_key, "example.com", "PSC").sign(psc_key, hashes.SHA256())
-    leaf = merkle_tree_leaf(TimestampedEntry(7, PRECERT_ENTRY, precert.tbs_certificate_bytes, bytes(32)))
-    assert cert_info(leaf, der(precert), [der(psc), der(ca)]).issuer_spki_sha256 == spki_sha256(ca)
-    assert cert_info(leaf, der(precert), [der(psc)]).issuer_spki_sha256 is None  # real issuer not sent
+    # A precert signed by a Precertificate Signing Certificate: issuer_key_hash names the real CA.
+    ikh = bytes.fromhex(spki_sha256(ca))
+    leaf = merkle_tree_leaf(TimestampedEntry(7, PRECERT_ENTRY, precert.tbs_certificate_bytes, ikh))
+    rogue = _builder(rogue_key, "Rogue", "Rogue").sign(rogue_key, hashes.SHA256())
+    for chain in ([der(psc), der(ca)], [der(psc)], [der(rogue)], []):
+        assert cert_info(leaf, der(precert), chain).issuer_spki_sha256 == spki_sha256(ca)
+    # x509: chain[0] counts only if it signed the certificate.
+    cert = _builder(leaf_key, "example.com", "CA").sign(ca_key, hashes.SHA256())
+    x509_leaf = merkle_tree_leaf(TimestampedEntry(7, X509_ENTRY, der(cert)))
+    assert cert_info(x509_leaf, None, [der(ca)]).issuer_spki_sha256 == spki_sha256(ca)
+    forged = _builder(rogue_key, "CA", "CA").sign(rogue_key, hashes.SHA256())  # same DN, other key
+    assert cert_info(x509_leaf, None, [der(forged)]).issuer_spki_sha256 is None
+    assert cert_info(x509_leaf, None, []).issuer_spki_sha256 is None
     assert cert_info(merkle_tree_leaf(TimestampedEntry(7, X509_ENTRY, der(ca))), None, []).is_ca is True
-    # An ordinary intermediate (here with a server EKU) is the issuer itself.
-    server_auth = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
-    sub = _builder(psc_key, "Sub", "CA").add_extension(server_auth, False).sign(ca_key, hashes.SHA256())
-    assert cert_info(leaf, der(precert), [der(sub), der(ca)]).issuer_spki_sha256 == spki_sha256(sub)
 
 
 # --- real tiles: a thousand modern precertificates ------------------------------------------------
@@ -327,7 +334,10 @@ def test_mutated_entries_give_cert_info_or_decode_error() -> None:
             except DecodeError:
                 continue
             described += 1
-            assert info.issuer_spki_sha256 is None  # the truncated chain cannot be read
+            if entry.entry_type == PRECERT_ENTRY:  # the issuer is the (mutated) leaf's issuer_key_hash
+                assert info.issuer_spki_sha256 == bytes(mutated)[12:44].hex()
+            else:  # a truncated chain cannot have signed the certificate
+                assert info.issuer_spki_sha256 is None
         assert described > 0
 
 

@@ -61,8 +61,20 @@ def test_monitor_reports_lookalikes_and_only_watched_names(corpus: Path, tmp_pat
     watch.write_text(".example.com\n")
     with HttpReceiver() as hook, TestLogServer(corpus) as log:
         cfg.write_text(CONFIG + f'\n[[alerts.webhook]]\nurl = "{hook.url}/hook"\n')
-        r = ctwatch("run", "--once", "--logs", log.loglist_path, "--data-dir", tmp_path / "d",
-                    "--alerts-jsonl", alerts, "--watch", watch, "--config", cfg)
+        r = ctwatch(
+            "run",
+            "--once",
+            "--logs",
+            log.loglist_path,
+            "--data-dir",
+            tmp_path / "d",
+            "--alerts-jsonl",
+            alerts,
+            "--watch",
+            watch,
+            "--config",
+            cfg,
+        )
         assert r.returncode == 0, r.stderr
     events = read_events(alerts)
     ids = Counter(e["id"] for e in events)

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hashlib import sha256
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from .cttypes import X509_ENTRY, parse_merkle_tree_leaf
 from .errors import DecodeError
@@ -28,7 +30,6 @@ from .identities import cert_identities, read_tlv, tbs_identities, to_unicode
 
 # Complete OID TLVs, compared against the start of each extension.
 _SCT_LIST_OID = b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02"  # 1.3.6.1.4.1.11129.2.4.2
-_PRECERT_SIGNING_OID = b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x04"  # 1.3.6.1.4.1.11129.2.4.4
 _BASIC_CONSTRAINTS_OID = b"\x06\x03\x55\x1d\x13"  # 2.5.29.19
 _EKU_OID = b"\x06\x03\x55\x1d\x25"  # 2.5.29.37
 
@@ -93,16 +94,17 @@ def cert_info(leaf_input: bytes, precert_der: bytes | None, chain: list[bytes]) 
         names = cert_identities(cert_der)
         tbs_hash = sha256(tbs_without_sct(cert_der)).hexdigest()
         cert_hash: str | None = sha256(cert_der).hexdigest()
-        issuer = chain[0] if chain else None
+        # The chain is extra_data, outside the tree: trust its issuer only if it signed the leaf.
+        issuer_spki = _spki_sha256(chain[0]) if chain and _signed_by(cert_der, chain[0]) else None
     else:
         tbs_der = entry.body
         names = tbs_identities(tbs_der)
         tbs_hash = sha256(tbs_der).hexdigest()
         cert_hash = sha256(precert_der).hexdigest() if precert_der else None
-        # A Precertificate Signing Certificate signs for the real issuer, which is next in line.
-        issuer = chain[0] if chain else None
-        if issuer is not None and _is_precert_signer(issuer):
-            issuer = chain[1] if len(chain) > 1 else None
+        # The leaf's issuer_key_hash is the final issuer's SPKI hash, in the verified tree (unlike
+        # the chain in extra_data, which a lying log could swap for an authorised CA's).
+        assert entry.issuer_key_hash is not None
+        issuer_spki = entry.issuer_key_hash.hex()
     tbs = _split_tbs(tbs_der)
     parsed = _load(cert_der if entry.entry_type == X509_ENTRY else _as_certificate(tbs_der, tbs))
     return CertInfo(
@@ -118,7 +120,7 @@ def cert_info(leaf_input: bytes, precert_der: bytes | None, chain: list[bytes]) 
         tbs_sha256=tbs_hash,
         cert_sha256=cert_hash,
         pubkey_sha256=sha256(tbs.spki).hexdigest(),
-        issuer_spki_sha256=_spki_sha256(issuer),
+        issuer_spki_sha256=issuer_spki,
         is_ca=_is_ca(tbs),
     )
 
@@ -302,26 +304,30 @@ def _is_ca(tbs: _Tbs) -> bool:
     return False
 
 
-def _is_precert_signer(cert_der: bytes) -> bool:
-    """Whether a certificate has the Precertificate Signing Certificate EKU (RFC 6962 §3.1)."""
+def _signed_by(cert_der: bytes, issuer_der: bytes) -> bool:
+    """Whether ``issuer_der`` issued and signed ``cert_der`` (False for anything unparsable).
+
+    Checked with the issuer's key directly, not ``verify_directly_issued_by``, so the SHA-1
+    signatures of older real certificates count too: this is about who signed, not policy.
+    """
     try:
-        tbs = _split_tbs(_tbs_of(cert_der))
-        for oid, value in tbs.extensions:
-            if oid == _EKU_OID:
-                _, pos, end = read_tlv(value, 0, len(value))
-                while pos < end:
-                    _, _, stop = read_tlv(value, pos, end)
-                    if value[pos:stop] == _PRECERT_SIGNING_OID:
-                        return True
-                    pos = stop
-    except DecodeError:
-        pass
-    return False
+        cert = x509.load_der_x509_certificate(cert_der)
+        issuer = x509.load_der_x509_certificate(issuer_der)
+        if cert.issuer != issuer.subject:
+            return False
+        key, algo = issuer.public_key(), cert.signature_hash_algorithm
+        if isinstance(key, rsa.RSAPublicKey) and algo is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algo)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algo is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algo))
+        else:
+            cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
 
 
-def _spki_sha256(cert_der: bytes | None) -> str | None:
-    if cert_der is None:
-        return None
+def _spki_sha256(cert_der: bytes) -> str | None:
     try:
         return sha256(_split_tbs(_tbs_of(cert_der)).spki).hexdigest()
     except DecodeError:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 import zlib
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -25,6 +28,7 @@ from .match.rules import Rules
 from .sources.base import RawEntries, decode_entries
 
 WATCH, LOOKALIKE = "watch", "lookalike"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(slots=True)
@@ -122,9 +126,14 @@ _worker_rules: Rules | None = None
 _worker_index_names = False
 
 
-def _init_worker(rules: Rules | None, index_names: bool) -> None:
+def _init_worker(parent: int, rules: Rules | None, index_names: bool) -> None:
     global _worker_rules, _worker_index_names
     _worker_rules, _worker_index_names = rules, index_names
+    # A worker must not outlive a monitor killed with SIGKILL (it would hold its stdout open).
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
 
 
 def _scan_in_worker(raw: RawEntries) -> ScanResult:
@@ -153,7 +162,7 @@ class Scanner:
                 self.workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_init_worker,
-                initargs=(self.rules, self.index_names),
+                initargs=(os.getpid(), self.rules, self.index_names),
             )
             self._pool.submit(int).result()
 

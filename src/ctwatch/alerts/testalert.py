@@ -39,6 +39,7 @@ class SinkResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the sink took the event (the command exits 0 only if every one did)."""
         return self.error is None
 
     def line(self) -> str:
@@ -66,6 +67,8 @@ def configured_sinks(opts: RunOptions) -> list[Sink]:
     """The sinks ``ctwatch run`` would use with the same options; ConfigError if there are none."""
     sinks = build_sinks(opts, load_config(opts.config))
     if not sinks:
-        raise ConfigError("no alert sinks configured: give --alerts-jsonl, --webhook, --email, --script, "
-                          "--apprise, or an [alerts] table in --config")
+        raise ConfigError(
+            "no alert sinks configured: give --alerts-jsonl, --webhook, --email, --script, "
+            "--apprise, or an [alerts] table in --config"
+        )
     return sinks
