@@ -1,10 +1,11 @@
 """Report certificates already processed when a new name is watched, without asking any log.
 
 The names index (state table ``name_blocks``: each batch's names, positions and TBS hashes,
-compressed) is kept for ``[monitor] names_retention_days``. A watch item seen for the first time is
-looked up there; each certificate found becomes a ``discovered_cert`` event marked
-``backfill: true`` (one per TBS hash, as for live alerts). The compact index keeps no issuer or
-key, so those fields are null; the log position says where to fetch the rest.
+compressed) is kept for ``[monitor] names_retention_days``. A watch item seen for the first time
+is looked up there; each certificate found becomes a ``discovered_cert`` event marked
+``backfill: true`` (one per TBS hash, as for live alerts). Precertificates bring their issuer's
+key hash from the leaf, so authorised issuers are recognised; the index keeps no issuer name,
+serial, validity or key, so those fields are null and the log position says where the rest is.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def backfill(state: StateDB, rules: Rules) -> int:
     found = [(row, item) for row in state.name_rows() if (item := matcher.match(row[4])) is not None]
     queued = 0
     with state.transaction() as db:
-        for (log_id, idx, etype, tbs_hex, names), item in found:
-            pol = rules.policy.evaluate(names, None, "", tbs_hex)
+        for (log_id, idx, etype, tbs_hex, names, issuer), item in found:
+            pol = rules.policy.evaluate(names, issuer, "", tbs_hex)
             event = {
                 "event": "discovered_cert",
                 "id": f"discovered_cert:{tbs_hex}",

@@ -87,7 +87,6 @@ class RulesHolder:
         self.current: Rules = build_rules(config, watch)
         self.on_reload: Callable[[Rules], None] = lambda rules: None
         self._stamp = self._mtimes()
-        backfill(state, self.current)
 
     def __call__(self) -> Rules:
         return self.current
@@ -207,6 +206,7 @@ async def run(opts: RunOptions) -> int:
         rules = RulesHolder(opts.config, opts.watch, state)
         cfg = rules.current.config  # politeness and [monitor] settings apply from start to exit
         outbox = Outbox(state, build_sinks(opts, cfg))
+        backfill(state, rules.current)  # after the sinks are registered, so new ones get these too
         index = open_index(opts.data_dir, opts.db)
         resources.callback(index.close)
         scanner = Scanner(rules.current, cfg.index_names)

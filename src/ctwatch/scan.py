@@ -51,7 +51,7 @@ class ScanResult:
     hashes: bytes  # 32 bytes per entry, in order
     hits: list[Hit] = field(default_factory=list)
     malformed: list[tuple[int, str, bytes]] = field(default_factory=list)  # (offset, error, leaf_input)
-    names: bytes | None = None  # zlib(JSON [[offset, entry_type, tbs_sha256 hex, [names]], ...])
+    names: bytes | None = None  # zlib(JSON [[offset, entry_type, tbs hex, [names], issuer key hash], ...])
 
     @property
     def count(self) -> int:
@@ -80,7 +80,9 @@ def scan_entries(raw: RawEntries, rules: Rules | None, index_names: bool) -> Sca
         try:
             etype, _, names = leaf_identities(li)
             if index_names and names:
-                rows.append([i, etype, leaf_tbs_sha256(li).hex(), names])
+                # precerts carry their issuer's key hash in the leaf: keep it for backfill policy
+                ikh = li[12:44].hex() if etype == 1 else None
+                rows.append([i, etype, leaf_tbs_sha256(li).hex(), names, ikh])
         except DecodeError as e:
             res.malformed.append((i, str(e), li))
             continue

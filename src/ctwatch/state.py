@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS name_blocks (  -- names of processed entries, for bac
     start INTEGER NOT NULL,           -- entries [start, start + count) of the log
     count INTEGER NOT NULL,
     added_at REAL NOT NULL,
-    data BLOB NOT NULL                -- zlib(JSON [[offset, entry_type, tbs_sha256 hex, [names]], ...])
+    data BLOB NOT NULL                -- zlib(JSON [[offset, entry_type, tbs hex, [names], issuer hash], ...])
 );
 CREATE INDEX IF NOT EXISTS name_blocks_added ON name_blocks (added_at);
 CREATE TABLE IF NOT EXISTS watch_items (  -- watch items already backfilled
@@ -255,13 +255,13 @@ class StateDB:
             [(log_id, start, count, now, data) for start, count, data in blocks],
         )
 
-    def name_rows(self) -> Iterator[tuple[str, int, int, str, list[str]]]:
-        """Every indexed entry: (log_id, index, entry_type, tbs_sha256 hex, names)."""
+    def name_rows(self) -> Iterator[tuple[str, int, int, str, list[str], str | None]]:
+        """Every indexed entry: (log_id, index, entry_type, tbs hex, names, issuer SPKI hash or None)."""
         for log_id, start, data in self.db.execute(
             "SELECT log_id, start, data FROM name_blocks ORDER BY rowid"
         ):
-            for off, etype, tbs, names in orjson.loads(zlib.decompress(data)):
-                yield log_id, start + off, etype, tbs, names
+            for off, etype, tbs, names, issuer in orjson.loads(zlib.decompress(data)):
+                yield log_id, start + off, etype, tbs, names, issuer
 
     def prune_names(self, older_than: float) -> int:
         """Drop blocks added before ``older_than`` (retention)."""
