@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -29,6 +30,32 @@ def fail(err: CtwatchError, code: int = EXIT_ERROR) -> None:
     sys.exit(code)
 
 
+def sink_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """The alert sinks shared by ``run`` and ``test-alert`` (also settable in ``[alerts]``)."""
+    options = [
+        click.option("--alerts-jsonl", metavar="PATH|-", help="Append events as JSON lines ('-' = stdout)."),
+        click.option("--webhook", multiple=True, metavar="URL", help="POST each alert as JSON (repeatable)."),
+        click.option(
+            "--email",
+            multiple=True,
+            metavar="ADDR",
+            help="Mail each alert (repeatable; SMTP from config or CTWATCH_SMTP_* variables).",
+        ),
+        click.option(
+            "--script", metavar="PATH", help="Run PATH for each alert with certspotter's hook variables."
+        ),
+        click.option(
+            "--apprise",
+            multiple=True,
+            metavar="URL",
+            help="Send each alert to a chat via an Apprise URL (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.option(
     "--logs",
@@ -48,21 +75,7 @@ def fail(err: CtwatchError, code: int = EXIT_ERROR) -> None:
 )
 @click.option("--once", is_flag=True, help="Process each log up to its current tree head, verify, exit.")
 @click.option("--start-at-end", is_flag=True, help="Start new logs at their current tree head.")
-@click.option("--alerts-jsonl", metavar="PATH|-", help="Append events as JSON lines ('-' = stdout).")
-@click.option("--webhook", multiple=True, metavar="URL", help="POST each alert as JSON (repeatable).")
-@click.option(
-    "--email",
-    multiple=True,
-    metavar="ADDR",
-    help="Mail each alert (repeatable; SMTP from config or CTWATCH_SMTP_* variables).",
-)
-@click.option("--script", metavar="PATH", help="Run PATH for each alert with certspotter's hook variables.")
-@click.option(
-    "--apprise",
-    multiple=True,
-    metavar="URL",
-    help="Send each alert to a chat via an Apprise URL (repeatable).",
-)
+@sink_options
 @click.option("--contact", metavar="STR", help="Contact (mail or URL) sent to logs in the User-Agent.")
 @click.option("--listen", metavar="HOST:PORT", help="Also serve the web UI, API and certstream feed.")
 @click.option("--db", metavar="URL", help="PostgreSQL index (postgresql://...) instead of index.sqlite.")
@@ -190,18 +203,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 
 @main.command("test-alert")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="TOML config ([alerts]).")
-@click.option("--alerts-jsonl", metavar="PATH|-", help="Append the event as a JSON line ('-' = stdout).")
-@click.option("--webhook", multiple=True, metavar="URL", help="POST it as JSON (repeatable).")
-@click.option(
-    "--email",
-    multiple=True,
-    metavar="ADDR",
-    help="Mail it (repeatable; SMTP from config or CTWATCH_SMTP_* variables).",
-)
-@click.option("--script", metavar="PATH", help="Run PATH with certspotter's hook variables.")
-@click.option(
-    "--apprise", multiple=True, metavar="URL", help="Send it to a chat via an Apprise URL (repeatable)."
-)
+@sink_options
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def test_alert(
     config: Path | None,
