@@ -185,3 +185,15 @@ def test_log_list_with_wrong_log_id_is_refused() -> None:
     victim["log_id"] = base64.b64encode(b"\x00" * 32).decode()
     with pytest.raises(LogListError, match="not the SHA-256 of its key"):
         parse_log_list(json.dumps(doc).encode())
+
+
+def test_log_lines_cannot_be_forged_by_certificate_content() -> None:
+    import logging
+
+    from ctwatch.logfmt import OneLineFormatter
+
+    hostile = ("a\r\nERROR forged\x00\u202e",)
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "entry %s", hostile, None)
+    line = OneLineFormatter("%(levelname)s %(message)s").format(record)
+    assert "\n" not in line and "\r" not in line and "\x00" not in line and "\u202e" not in line
+    assert line == "ERROR entry a\\x0d\\x0aERROR forged\\x00\\u202e"

@@ -137,13 +137,15 @@ def run(
 
 
 def setup_logging(verbose: int) -> None:
-    """Warnings by default; ``-v`` info, ``-vv`` debug. Log lines go to stderr."""
+    """Warnings by default; ``-v`` info, ``-vv`` debug. Log lines go to stderr, one line each."""
     import logging
 
+    from .logfmt import OneLineFormatter
+
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 @main.command()

@@ -119,8 +119,12 @@ class LogFollower:
             records, self._to_index = self._to_index, []
             try:
                 self.index.add(records)
-            except DecodeError as e:  # one bad record must not stop the monitor; the alert went out
-                log.error("%s: index refused a record: %s", self.info.url, e)
+            except DecodeError:  # one bad record must not keep the others out; the alerts went out
+                for record in records:
+                    try:
+                        self.index.add([record])
+                    except DecodeError as e:
+                        log.error("%s: index refused entry %s: %s", self.info.url, record.get("index"), e)
             self.on_indexed()
 
     def _misbehaved(self, err: LogMisbehaviour) -> None:

@@ -258,7 +258,8 @@ async def _follow(
             followers = [
                 LogFollower(
                     info,
-                    open_source(info, HttpClient(session, cfg.limits_for(info.url), opts.contact)),
+                    open_source(info, HttpClient(session, cfg.limits_for(info.url), opts.contact),
+                                opts.data_dir / "issuers"),
                     state,
                     rules,
                     scanner,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..cttypes import STH
 from ..loglist import RFC6962, LogInfo
 from ..merkle import CompactRange
 from ..verify import LogKey
-from .http import HttpClient, HttpLimits
+from .http import HttpClient
 
 
 @dataclass(slots=True)
@@ -103,15 +104,15 @@ class LogSource(ABC):
         return 256
 
 
-def open_source(info: LogInfo, http: HttpClient, limits: HttpLimits | None = None) -> LogSource:
-    """The source for ``info``'s protocol."""
+def open_source(info: LogInfo, http: HttpClient, issuer_cache_dir: Path | None = None) -> LogSource:
+    """The source for ``info``'s protocol; static-ct issuers are cached in ``issuer_cache_dir``."""
     if info.protocol == RFC6962:
         from .rfc6962 import Rfc6962Source
 
         return Rfc6962Source(info, http)
     from .static import StaticSource
 
-    return StaticSource(info, http)
+    return StaticSource(info, http, issuer_cache_dir)
 
 
 def decode_entries(raw: RawEntries) -> EntryBatch:
