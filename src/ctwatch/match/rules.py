@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, load_config
 from ..errors import ConfigError
-from .lookalike import Brand, LookalikeDetector, brands_from_config
+
+if TYPE_CHECKING:
+    from .lookalike import LookalikeDetector
 from .policy import Policy
 from .watchlist import Watchlist
 
@@ -48,17 +51,30 @@ def build_rules(config_path: Path | None, watch_path: Path | None) -> Rules:
     items = list(read_watchlist(watch_path).items) if watch_path else []
     items += [i for i in policy.watch_items if i not in items]
     watchlist = Watchlist(items) if items else None
-    brands: list[Brand] = brands_from_config(cfg.raw.get("brand", []))
-    for table in cfg.raw.get("watch", []):
-        if table.get("lookalike") is True:
-            domain = str(table["name"]).lstrip(".")
-            brands.append(Brand(name=domain.split(".")[0], domains=(domain,)))
-    look = cfg.raw.get("lookalike", {})
+    detector = _detector(cfg.raw, source)
+    paths = tuple(p for p in (config_path, watch_path) if p is not None)
+    return Rules(cfg, watchlist, policy, detector, paths)
+
+
+def _detector(raw: dict[str, Any], source: str) -> LookalikeDetector | None:
+    """The lookalike detector for ``[[brand]]`` tables and ``lookalike = true`` watch entries.
+
+    Imported only when brands are configured: its word list and indexes cost memory and time.
+    """
+    tables = raw.get("brand", [])
+    watched = [t for t in raw.get("watch", []) if isinstance(t, dict) and t.get("lookalike") is True]
+    look = raw.get("lookalike", {})
     if not isinstance(look, dict) or set(look) - {"threshold"}:
         raise ConfigError(f"{source}: [lookalike] takes only threshold")
     threshold = look.get("threshold", 0.5)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise ConfigError(f"{source}: lookalike.threshold must be a number in [0, 1]")
-    detector = LookalikeDetector(brands, float(threshold)) if brands else None
-    paths = tuple(p for p in (config_path, watch_path) if p is not None)
-    return Rules(cfg, watchlist, policy, detector, paths)
+    if not tables and not watched:
+        return None
+    from .lookalike import Brand, LookalikeDetector, brands_from_config
+
+    brands = brands_from_config(tables)
+    for table in watched:
+        domain = str(table["name"]).lstrip(".")
+        brands.append(Brand(name=domain.split(".")[0], domains=(domain,)))
+    return LookalikeDetector(brands, float(threshold))
