@@ -384,3 +384,25 @@ def test_static_misbehaviour_after_an_honest_run(
         assert [m["kind"] for m in events if m["event"] == "log_misbehaviour"] == [kind]
         ((pos, verified),) = state_positions(tmp_path / "d").values()
         assert pos == verified == 3000
+
+
+def test_sigterm_stops_promptly_while_a_log_is_down(small_corpus: Path, tmp_path: Path, watchlist: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[logs]\npoll_interval = 0.5\nmax_retries = 8\n")
+    with TestLogServer(small_corpus) as log:
+        loglist = only_protocol(log.loglist_path, "rfc6962", tmp_path / "list.json")
+        assert run_once(loglist, tmp_path / "d", tmp_path / "a.jsonl", watchlist).returncode == 0
+    # the log is gone: the daemon is now backing off between retries
+    p = spawn("run", "--logs", loglist, "--data-dir", tmp_path / "d", "--watch", watchlist, "--config", cfg)
+    time.sleep(3)
+    started = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert time.monotonic() - started < 10, "SIGTERM must not wait for a dead log's retries"
+    assert p.returncode == 0, err
+    assert state_positions(tmp_path / "d") == {loglist_url(loglist): (3000, 3000)}
+
+
+def loglist_url(path: Path) -> str:
+    (op,) = json.loads(path.read_text())["operators"]
+    return op["logs"][0]["url"]

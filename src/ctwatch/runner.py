@@ -258,8 +258,11 @@ async def _follow(
             followers = [
                 LogFollower(
                     info,
-                    open_source(info, HttpClient(session, cfg.limits_for(info.url), opts.contact),
-                                opts.data_dir / "issuers"),
+                    open_source(
+                        info,
+                        HttpClient(session, cfg.limits_for(info.url), opts.contact),
+                        opts.data_dir / "issuers",
+                    ),
                     state,
                     rules,
                     scanner,
@@ -282,7 +285,9 @@ async def _follow(
                     index, state.path, opts.token, feed=feed, watch_path=opts.watch, config_path=opts.config
                 )
                 helpers.append(asyncio.create_task(serve_app(app, opts.listen, stop)))
-            results = await asyncio.gather(*(f.run(stop) for f in followers))
+            results = await _until_done_or_stopped(
+                [asyncio.create_task(f.run(stop)) for f in followers], stop
+            )
             stop.set()
             await asyncio.gather(*helpers)
             await outbox.deliver_due()
@@ -290,3 +295,27 @@ async def _follow(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+STOP_GRACE = 3.0  # seconds a follower may take to reach its next checkpoint after SIGINT/SIGTERM
+
+
+async def _until_done_or_stopped(tasks: list[asyncio.Task[str]], stop: asyncio.Event) -> list[str]:
+    """Each follower's result; after a stop, followers still busy (say, retrying a dead log)
+    are cancelled after STOP_GRACE. The state database holds their last checkpoint, so a
+    cancelled round loses nothing and repeats nothing; it counts as OK (the user asked to stop).
+    """
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        pending = set(tasks)
+        while pending and not stop.is_set():
+            _, pending = await asyncio.wait(pending | {stopped}, return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(stopped)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=STOP_GRACE)
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+    finally:
+        stopped.cancel()
+    return [t.result() if not t.cancelled() else OK for t in tasks]
