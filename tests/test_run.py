@@ -125,15 +125,28 @@ def test_second_run_repeats_nothing_and_finds_new_entries(
 
 
 @pytest.mark.parametrize("protocol", ["rfc6962", "static"])
-def test_kill_9_at_random_moments_then_resume(big_corpus: Path, tmp_path: Path, watchlist: Path,
-                                              protocol: str) -> None:
+def test_kill_9_at_random_moments_then_resume(
+    big_corpus: Path, tmp_path: Path, watchlist: Path, protocol: str
+) -> None:
     rng = random.Random(1234)
     data, alerts, cfg = tmp_path / "data", tmp_path / "alerts.jsonl", tmp_path / "config.toml"
     cfg.write_text("[logs]\nrequests_per_second = 40\n")  # about 10,000 entries/s: time to be killed
     with TestLogServer(big_corpus) as log:
         loglist = only_protocol(log.loglist_path, protocol, tmp_path / "list.json")
-        args = ("run", "--once", "--logs", loglist, "--data-dir", data, "--alerts-jsonl", alerts,
-                "--watch", watchlist, "--config", cfg)
+        args = (
+            "run",
+            "--once",
+            "--logs",
+            loglist,
+            "--data-dir",
+            data,
+            "--alerts-jsonl",
+            alerts,
+            "--watch",
+            watchlist,
+            "--config",
+            cfg,
+        )
         kills = 0
         for _ in range(6):
             p = spawn(*args)
@@ -386,7 +399,9 @@ def test_static_misbehaviour_after_an_honest_run(
         assert pos == verified == 3000
 
 
-def test_sigterm_stops_promptly_while_a_log_is_down(small_corpus: Path, tmp_path: Path, watchlist: Path) -> None:
+def test_sigterm_stops_promptly_while_a_log_is_down(
+    small_corpus: Path, tmp_path: Path, watchlist: Path
+) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text("[logs]\npoll_interval = 0.5\nmax_retries = 8\n")
     with TestLogServer(small_corpus) as log:
