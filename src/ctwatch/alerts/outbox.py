@@ -93,7 +93,7 @@ class Outbox:
                     await sink.deliver(event)
                 except (CtwatchError, OSError) as e:
                     self._failed(sink, seq, str(e))
-                    break  # keep order per sink; retry later
+                    break  # the sink is likely down: stop this pass; this event retries after its back-off
                 self._acked(sink, seq)
                 total += 1
         return total
