@@ -421,3 +421,31 @@ def test_sigterm_stops_promptly_while_a_log_is_down(
 def loglist_url(path: Path) -> str:
     (op,) = json.loads(path.read_text())["operators"]
     return op["logs"][0]["url"]
+
+
+def test_log_list_from_a_url_and_states(small_corpus: Path, tmp_path: Path, watchlist: Path) -> None:
+    import http.server
+    import threading
+
+    with TestLogServer(small_corpus) as log:
+        doc = json.loads(only_protocol(log.loglist_path, "rfc6962", tmp_path / "list.json").read_text())
+        doc["operators"][0]["logs"][0]["state"] = {"retired": {"timestamp": "2026-01-01T00:00:00Z"}}
+        (tmp_path / "retired.json").write_text(json.dumps(doc))
+        handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            base = f"http://127.0.0.1:{server.server_address[1]}"
+            r = ctwatch("run", "--once", "--logs", f"{base}/list.json", "--data-dir", tmp_path / "d",
+                        "--watch", watchlist)
+            assert r.returncode == 0, r.stderr
+            assert state_positions(tmp_path / "d") == {log.rfc6962_url: (3000, 3000)}
+            # a retired log is followed only with --all-logs
+            retired = ("run", "--once", "--logs", f"{base}/retired.json", "--data-dir", tmp_path / "d2")
+            r = ctwatch(*retired)
+            assert r.returncode == 2 and "--all-logs" in r.stderr
+            assert ctwatch(*retired, "--all-logs").returncode == 0
+            r = ctwatch("run", "--once", "--logs", f"{base}/missing.json", "--data-dir", tmp_path / "d3")
+            assert r.returncode == 2 and "404" in r.stderr and "Traceback" not in r.stderr
+        finally:
+            server.shutdown()
