@@ -6,11 +6,12 @@ generated test-log corpus, and separately from the real entries in ``tests/data/
 RFC 6962 get-entries files and the Navigli data tiles). Each figure is the best of ``--rounds``
 runs of process CPU time, so other load on the machine inflates it less.
 
-    python bench/scan_speed.py [--entries 20000] [--rounds 5] [--profile] [--cache-dir DIR]
+    python bench/scan_speed.py [--entries 20000] [--rounds 5] [--top 25] [--cache-dir DIR]
 
 Reports µs/entry for ``scan_entries`` with and without the names index, then the same work
-split into stages (JSON + base64, leaf hash, identities, watchlist match, TBS hash, index rows)
-and, with ``--profile``, a cProfile summary of ``scan_entries`` with the index.
+split into stages (JSON + base64, leaf hash, identities, the TBS hash they add, the general TBS
+hash for comparison, watchlist match, index rows), and a cProfile summary of ``scan_entries``
+with the index over the corpus (``--top 0``: none).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import cProfile
+import functools
 import io
 import json
 import pstats
@@ -31,7 +33,7 @@ from pathlib import Path
 import orjson
 
 from ctwatch.cttypes import PRECERT_ENTRY, Reader, TimestampedEntry, merkle_tree_leaf
-from ctwatch.identities import leaf_identities
+from ctwatch.identities import leaf_scan
 from ctwatch.match.rules import Rules, build_rules
 from ctwatch.scan import leaf_tbs_sha256, scan_entries
 from ctwatch.sources.base import RawEntries, decode_entries
@@ -80,9 +82,10 @@ def real_entries() -> list[tuple[bytes, bytes]]:
 def bodies(entries: list[tuple[bytes, bytes]]) -> list[RawEntries]:
     """get-entries bodies of BODY_ENTRIES entries each, as the test log's server writes them."""
     out = []
+    b64 = base64.b64encode
     for start in range(0, len(entries), BODY_ENTRIES):
         chunk = entries[start : start + BODY_ENTRIES]
-        doc = {"entries": [{"leaf_input": base64.b64encode(li).decode(), "extra_data": base64.b64encode(x).decode()}
+        doc = {"entries": [{"leaf_input": b64(li).decode(), "extra_data": b64(x).decode()}
                            for li, x in chunk]}
         out.append(RawEntries(start, len(chunk), body=orjson.dumps(doc)))
     return out
@@ -104,26 +107,40 @@ def stages(raws: list[RawEntries], rules: Rules, rounds: int) -> dict[str, float
     match = rules.watchlist.match
     batches = [decode_entries(r) for r in raws]
     leaves = [li for b in batches for li in b.leaf_inputs]
-    parsed = [leaf_identities(li) for li in leaves]
-    rows = [[i, et, leaf_tbs_sha256(li).hex(), names, li[12:44].hex() if et == 1 else None]
-            for i, (li, (et, _, names)) in enumerate(zip(leaves, parsed, strict=True))]
+    scanned = [leaf_scan(li, True) for li in leaves]
+
+    def index_rows() -> None:
+        for start in range(0, len(leaves), BODY_ENTRIES):
+            rows = []
+            for i in range(start, min(start + BODY_ENTRIES, len(leaves))):
+                li, (et, names, tbs) = leaves[i], scanned[i]
+                ikh = li[12:44].hex() if et == 1 else None
+                rows.append([i, et, (tbs or leaf_tbs_sha256(li)).hex(), names, ikh])
+            zlib.compress(orjson.dumps(rows), 1)
+
+    names_only = best_cpu(lambda: [leaf_scan(li, False) for li in leaves], rounds)
+    with_hash = best_cpu(lambda: [leaf_scan(li, True) for li in leaves], rounds)
     return {
         "JSON + base64 (decode_entries)": best_cpu(lambda: [decode_entries(r) for r in raws], rounds),
         "leaf hash": best_cpu(lambda: [sha256(b"\x00" + li).digest() for li in leaves], rounds),
-        "identities (leaf_identities)": best_cpu(lambda: [leaf_identities(li) for li in leaves], rounds),
-        "watchlist match": best_cpu(lambda: [match(p[2]) for p in parsed], rounds),
-        "TBS hash (leaf_tbs_sha256)": best_cpu(lambda: [leaf_tbs_sha256(li) for li in leaves], rounds),
-        "index rows (orjson + zlib)": best_cpu(
-            lambda: [zlib.compress(orjson.dumps(rows[i : i + BODY_ENTRIES]), 1)
-                     for i in range(0, len(rows), BODY_ENTRIES)], rounds),
+        "identities (leaf_scan)": names_only,
+        "TBS hash (leaf_scan's extra)": with_hash - names_only,
+        "  general path (leaf_tbs_sha256)": best_cpu(lambda: [leaf_tbs_sha256(li) for li in leaves], rounds),
+        "watchlist match": best_cpu(lambda: [match(s[1]) for s in scanned], rounds),
+        "index rows (build, orjson, zlib)": best_cpu(index_rows, rounds),
     }
+
+
+def scan_all(raws: list[RawEntries], rules: Rules, index_names: bool) -> None:
+    for r in raws:
+        scan_entries(r, rules, index_names)
 
 
 def report(label: str, raws: list[RawEntries], rules: Rules, rounds: int) -> None:
     n = sum(r.count for r in raws)
     print(f"\n{label}: {n} entries in {len(raws)} bodies")
     for index in (True, False):
-        secs = best_cpu(lambda index=index: [scan_entries(r, rules, index) for r in raws], rounds)
+        secs = best_cpu(functools.partial(scan_all, raws, rules, index), rounds)
         print(f"  scan_entries, names index {'on ' if index else 'off'}: {secs / n * 1e6:6.2f} µs/entry")
     for name, secs in stages(raws, rules, rounds).items():
         print(f"    {name:32s} {secs / n * 1e6:6.2f} µs/entry")
@@ -132,8 +149,7 @@ def report(label: str, raws: list[RawEntries], rules: Rules, rounds: int) -> Non
 def profile(raws: list[RawEntries], rules: Rules, top: int) -> None:
     prof = cProfile.Profile()
     prof.enable()
-    for r in raws:
-        scan_entries(r, rules, True)
+    scan_all(raws, rules, True)
     prof.disable()
     out = io.StringIO()
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
@@ -145,7 +161,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entries", type=int, default=20_000, help="test-log corpus size")
     ap.add_argument("--rounds", type=int, default=5, help="runs per figure; the least CPU counts")
-    ap.add_argument("--profile", action="store_true", help="add a cProfile summary")
     ap.add_argument("--top", type=int, default=25, help="functions in the cProfile summary")
     ap.add_argument("--cache-dir", type=Path, default=Path("/var/tmp/ctwatch-bench"))
     args = ap.parse_args()
@@ -157,7 +172,7 @@ def main() -> None:
     corpus = bodies(corpus_entries(args.cache_dir, args.entries))
     report("test-log corpus", corpus, rules, args.rounds)
     report("real entries (tests/data/ctdata)", bodies(real_entries()), rules, args.rounds)
-    if args.profile:
+    if args.top > 0:
         profile(corpus, rules, args.top)
 
 

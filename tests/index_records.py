@@ -34,6 +34,7 @@ from ctwatch.cttypes import (
     parse_merkle_tree_leaf,
 )
 from ctwatch.entries import cert_info
+from ctwatch.loglist import LogInfo, parse_log_list
 
 CTDATA = Path(__file__).parent / "data" / "ctdata"
 HOSTILE = "<img src=x onerror=alert(1)>.example.com"
@@ -122,8 +123,10 @@ def fresh_record(
     log: tuple[str, str] = TEST_LOG,
     days: int = 365,
     watch_item: str | None = None,
+    extensions: list[x509.ExtensionType] | None = None,
 ) -> dict[str, Any]:
-    """A record of a certificate issued now (valid for ``days``) by a throw-away CA, names verbatim."""
+    """A record of a certificate issued now (valid for ``days``) by a throw-away CA, names verbatim,
+    with ``extensions`` added."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ctwatch test CA")])
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -139,7 +142,7 @@ def fresh_record(
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])]))
         .issuer_name(ca_name)
@@ -148,9 +151,10 @@ def fresh_record(
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
-    der = cert.public_bytes(serialization.Encoding.DER)
+    for ext in extensions or []:
+        builder = builder.add_extension(ext, critical=False)
+    der = builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
     ca_der = ca.public_bytes(serialization.Encoding.DER)
     return record(*x509_entry(der, [ca_der], int(now.timestamp() * 1000)), log, index, watch_item)
 
@@ -161,6 +165,14 @@ def log_records(directory: Path, count: int, plants: list[list[str]]) -> list[di
 
     store = generate_corpus(directory, count, seed=7, plants=[Plant(tuple(p)) for p in plants])
     return [record(store.leaf_inputs[i], store.extras[i], TEST_LOG, 1000 + i) for i in range(store.size)]
+
+
+def local_log_list(directory: Path) -> list[LogInfo]:
+    """The logs of the local test log in ``directory`` as the log list it serves describes them."""
+    from ctwatch.testlog.store import KeyRing, log_list_json
+
+    url = TEST_LOG[0]
+    return parse_log_list(log_list_json(KeyRing.load(directory), url, url + "tiles/", url + "submit/"))
 
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -72,3 +72,30 @@ def test_monitor_feeds_api_and_certstream(small_corpus: Path, tmp_path: Path, wa
             p.send_signal(signal.SIGTERM)
             _, err = p.communicate(timeout=30)
         assert p.returncode == 0, err
+
+
+def test_index_mode_all_keeps_every_certificate(small_corpus: Path, tmp_path: Path, watchlist: Path) -> None:
+    from ctwatch.identities import leaf_identities
+    from ctwatch.store import open_index
+    from ctwatch.testlog import Store
+
+    from .helpers import ctwatch, only_protocol
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[index]\nmode = "all"\n')
+    with TestLogServer(small_corpus) as log:
+        loglist = only_protocol(log.loglist_path, "rfc6962", tmp_path / "list.json")
+        r = ctwatch("run", "--once", "--logs", loglist, "--data-dir", tmp_path / "d", "--watch", watchlist,
+                    "--config", cfg)
+        assert r.returncode == 0, r.stderr
+    store = Store.open(small_corpus)
+    index = open_index(tmp_path / "d")
+    try:
+        for i in range(0, store.size, 97):  # a sample of ordinary, unwatched entries
+            _, _, names = leaf_identities(store.leaf_inputs[i])
+            hits = index.search(names[0])
+            assert hits, f"entry {i} ({names[0]}) is not in the index"
+            sightings = [s for h in hits for s in index.get(h["id"])["sightings"]]
+            assert any(s["index"] == i for s in sightings)
+    finally:
+        index.close()

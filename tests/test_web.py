@@ -19,6 +19,7 @@ import orjson
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtensionOID
 
 from ctwatch.state import StateDB
 from ctwatch.store import open_index
@@ -27,9 +28,13 @@ from ctwatch.web import app as web_app
 from ctwatch.web import create_app
 
 from .index_records import (
+    CTDATA,
     HOSTILE,
+    OTHER_LOG,
+    TEST_LOG,
     free_port,
     fresh_record,
+    local_log_list,
     log_records,
     postgres_cluster,
     real_records,
@@ -37,6 +42,7 @@ from .index_records import (
 )
 
 TOKEN = "s3cret-token"
+LIMBO = CTDATA / "certs" / "x509-limbo-online"
 CTWATCH = [sys.executable, "-c", "from ctwatch.cli import main; main()"]
 CRTSH_FIELDS = {
     "issuer_ca_id",
@@ -53,10 +59,23 @@ CRTSH_FIELDS = {
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def testlog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("testlog") / "log"
+
+
+def _copied_scts() -> x509.UnrecognizedExtension:
+    """docs.python.org's real SCT list, to be embedded in another certificate (where it must fail)."""
+    leaf = x509.load_pem_x509_certificates((LIMBO / "docs.python.org.chain.pem").read_bytes())[0]
+    scts = leaf.extensions.get_extension_for_oid(ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS).value
+    return x509.UnrecognizedExtension(ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS, scts.public_bytes())
+
+
+@pytest.fixture(scope="module")
+def records(testlog_dir: Path) -> list[dict[str, Any]]:
     recs = real_records()
-    recs += log_records(tmp_path_factory.mktemp("testlog") / "log", 30, [[HOSTILE, "www.example.com"]])
+    recs += log_records(testlog_dir, 30, [[HOSTILE, "www.example.com"]])
     recs.append(fresh_record(["fresh.example.net"], 60))
+    recs.append(fresh_record(["copied-scts.example.org"], 61, extensions=[_copied_scts()]))
     return recs
 
 
@@ -199,6 +218,64 @@ def test_detail_page_decodes_the_certificate(client: httpx.Client, records: list
         assert text in page, text
 
 
+def _cert_id(client: httpx.Client, tbs_sha256: str) -> int:
+    return int(client.get("/api/search", params={"q": f"sha256:{tbs_sha256}"}).json()["results"][0]["id"])
+
+
+def test_embedded_scts_of_real_certificates_verify(
+    client: httpx.Client, records: list[dict[str, Any]]
+) -> None:
+    """Real server certificates (x509-limbo) and Google's final certificate: every embedded SCT
+    verifies over the precertificate entry rebuilt from the certificate and its issuer's key."""
+    limbo = {r["tbs_sha256"] for r in real_records()[7:]}
+    assert len(limbo) == len(list(LIMBO.glob("*.chain.pem")))
+    for tbs in [records[1]["tbs_sha256"], *limbo]:
+        scts = client.get(f"/api/cert/{_cert_id(client, tbs)}").json()["embedded_scts"]
+        assert len(scts) >= 2 and all(s["verified"] and s["log"] and not s["error"] for s in scts), scts
+    google = client.get(f"/api/cert/{_cert_id(client, records[1]['tbs_sha256'])}").json()
+    assert {s["log"] for s in google["embedded_scts"]} >= {"Google 'Argon 2025H2' log"}
+    page = client.get(f"/cert/{google['id']}").text
+    assert page.count('<td class="ok">verified</td>') == len(google["embedded_scts"])
+    assert "Google &#39;Argon 2025H2&#39; log" in page and "2025-06-02T09:35:33.195" in page
+
+
+def test_copied_or_unknown_scts_do_not_verify(client: httpx.Client, records: list[dict[str, Any]]) -> None:
+    copied = next(r for r in records if r["names"] == ["copied-scts.example.org"])
+    scts = client.get(f"/api/cert/{_cert_id(client, copied['tbs_sha256'])}").json()["embedded_scts"]
+    assert len(scts) == 3 and all(s["log"] and not s["verified"] for s in scts)
+    assert all("signature does not verify" in s["error"] for s in scts)
+    page = client.get(f"/cert/{_cert_id(client, copied['tbs_sha256'])}").text
+    assert page.count('<td class="error">signature does not verify') == 3
+    # A certificate of the local test log: its log is in no bundled list...
+    final = next(
+        r for r in records if r["entry_type"] == "x509" and r["log_url"] == TEST_LOG[0] and r["index"] >= 1000
+    )
+    scts = client.get(f"/api/cert/{_cert_id(client, final['tbs_sha256'])}").json()["embedded_scts"]
+    assert scts and all(not s["verified"] and s["log"] is None for s in scts)
+    assert all("not in the log list" in s["error"] for s in scts)
+    # ... and a certificate of 2013 has none at all.
+    old = next(r for r in records if r["log_url"] == OTHER_LOG[0])
+    assert client.get(f"/api/cert/{_cert_id(client, old['tbs_sha256'])}").json()["embedded_scts"] == []
+
+
+def test_scts_of_a_log_the_server_is_given(
+    data_dir: Path, testlog_dir: Path, records: list[dict[str, Any]]
+) -> None:
+    """With the test log's list (``serve --logs``), its SCTs are named and verified."""
+    ix = open_index(data_dir)
+    finals = [
+        r for r in records if r["entry_type"] == "x509" and r["log_url"] == TEST_LOG[0] and r["index"] >= 1000
+    ]
+    app = create_app(ix, None, None, logs=local_log_list(testlog_dir))
+    with serving(app) as base, httpx.Client(base_url=base) as c:
+        for rec in finals:
+            scts = c.get(f"/api/cert/{_cert_id(c, rec['tbs_sha256'])}").json()["embedded_scts"]
+            assert [(s["log"], s["verified"]) for s in scts] == [("ctwatch test log (RFC 6962)", True)]
+        page = c.get(f"/cert/{_cert_id(c, finals[0]['tbs_sha256'])}").text
+        assert "ctwatch test log (RFC 6962)" in page and '<td class="ok">verified</td>' in page
+    ix.close()
+
+
 def test_alerts_and_log_health_from_the_state_database(client: httpx.Client, data_dir: Path) -> None:
     alerts = client.get("/api/alerts").json()["alerts"]
     assert [a["event"]["watch_item"] for a in alerts] == [".example.com"]
@@ -232,7 +309,10 @@ def test_policy_editing_keeps_the_rest_of_the_config(client: httpx.Client, tmp_p
     config = tmp_path / "ctwatch.toml"
     auth = {"Authorization": f"Bearer {TOKEN}"}
     assert client.get("/api/policy").json()["text"] == '[[watch]]\nname = "example.com"\n'
-    new = '[[watch]]\nname = "example.com"\nissuers = ["ab"]\n\n[[watch]]\nname = "example.org"\n'
+    new = (
+        f'[[watch]]\nname = "example.com"\nauthorised_issuers = ["{"ab" * 32}"]\n\n'
+        '[[watch]]\nname = "example.org"\nseverity = "high"\n'
+    )
     r = client.put("/api/policy", json={"text": new}, headers=auth)
     assert r.status_code == 200 and r.json()["entries"] == 2
     text = config.read_text()
@@ -241,6 +321,33 @@ def test_policy_editing_keeps_the_rest_of_the_config(client: httpx.Client, tmp_p
         r = client.put("/api/policy", json={"text": bad}, headers=auth)
         assert r.status_code == 422, bad
     assert config.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        (
+            f'name = "example.com"\nauthorized_issuers = ["{"ab" * 32}"]',
+            "[[watch]] #2: unknown key(s) authorized_issuers",
+        ),
+        ('name = "example.com"\nauthorised_keys = ["not-a-hash"]', "[[watch]] #2.authorised_keys"),
+        ('name = "example.com"\nseverity = "urgent"', "[[watch]] #2.severity"),
+        ('name = "not a name!"', "[[watch]] #2"),
+        ('severity = "low"', "[[watch]] #2: needs name"),
+    ],
+)
+def test_policy_editing_refuses_what_the_monitor_would(
+    client: httpx.Client, tmp_path: Path, table: str, named: str
+) -> None:
+    """A typo in a [[watch]] table is refused with the table and key named, the file untouched."""
+    config = tmp_path / "ctwatch.toml"
+    before = config.read_text()
+    text = f'[[watch]]\nname = "example.org"\n\n[[watch]]\n{table}\n'
+    r = client.put("/api/policy", json={"text": text}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 422 and named in r.json()["error"], r.json()
+    assert config.read_text() == before
+    assert client.put("/api/policy", json={"text": '[[watch]]\nname = "a.com"\n'}).status_code == 401
+    assert config.read_text() == before
 
 
 def test_writes_are_disabled_without_a_token(data_dir: Path, tmp_path: Path) -> None:

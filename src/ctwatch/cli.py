@@ -163,6 +163,12 @@ def setup_logging(verbose: int) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Config whose [[watch]] entries the UI edits.",
 )
+@click.option(
+    "--logs",
+    "logs",
+    metavar="SRC",
+    help="The monitor's log list (path, URL, 'chrome'/'apple'), to name its logs and check their SCTs.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def serve(
     data_dir: Path | None,
@@ -171,6 +177,7 @@ def serve(
     token: str | None,
     watch: Path | None,
     config: Path | None,
+    logs: str | None,
     verbose: int,
 ) -> None:
     """Serve the index: crt.sh-compatible search and JSON API, web UI, certstream feed at /certstream."""
@@ -181,7 +188,7 @@ def serve(
 
     setup_logging(verbose)
     try:
-        asyncio.run(serve_forever(data_dir or default_data_dir(), db, listen, token, watch, config))
+        asyncio.run(serve_forever(data_dir or default_data_dir(), db, listen, token, watch, config, logs))
     except CtwatchError as e:
         fail(e, EXIT_USAGE if isinstance(e, ConfigError) else EXIT_ERROR)
 

@@ -35,6 +35,8 @@ class Config:
     unreachable_after: float = 3600.0
     index_names: bool = True
     names_retention_days: float = 7.0
+    index_all: bool = False  # [index] mode = "all": every certificate, not only matched ones
+    index_db: str | None = None  # [index] db = "postgresql://..."
     raw: dict[str, Any] = field(default_factory=dict)
 
     def limits_for(self, url: str) -> HttpLimits:
@@ -99,7 +101,22 @@ def parse_config(text: str, source: str = "config") -> Config:
         if not isinstance(mon["index_names"], bool):
             raise ConfigError(f"{source}: monitor.index_names must be true or false")
         cfg.index_names = mon["index_names"]
+    _index_section(raw, cfg, source)
     return cfg
+
+
+def _index_section(raw: dict[str, Any], cfg: Config, source: str) -> None:
+    idx = raw.get("index", {})
+    if not isinstance(idx, dict) or set(idx) - {"mode", "db"}:
+        raise ConfigError(f"{source}: [index] takes mode (\"matched\" or \"all\") and db")
+    mode = idx.get("mode", "matched")
+    if mode not in ("matched", "all"):
+        raise ConfigError(f"{source}: index.mode must be \"matched\" or \"all\", not {mode!r}")
+    cfg.index_all = mode == "all"
+    db = idx.get("db")
+    if db is not None and (not isinstance(db, str) or not db.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError(f"{source}: index.db must be a postgresql:// URL")
+    cfg.index_db = db
 
 
 def load_config(path: Path | None) -> Config:

@@ -26,10 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from .cttypes import X509_ENTRY, parse_merkle_tree_leaf
 from .errors import DecodeError
-from .identities import cert_identities, read_tlv, tbs_identities, to_unicode
+from .identities import SCT_LIST_OID, cert_identities, der_header, read_tlv, tbs_identities, to_unicode
 
 # Complete OID TLVs, compared against the start of each extension.
-_SCT_LIST_OID = b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02"  # 1.3.6.1.4.1.11129.2.4.2
 _BASIC_CONSTRAINTS_OID = b"\x06\x03\x55\x1d\x13"  # 2.5.29.19
 _EKU_OID = b"\x06\x03\x55\x1d\x25"  # 2.5.29.37
 
@@ -147,7 +146,7 @@ def tbs_without_sct(cert_der: bytes) -> bytes:
     removed = False
     while ext < ext_end:
         _, oid, stop = read_tlv(tbs, ext, ext_end)
-        if tbs.startswith(_SCT_LIST_OID, oid, stop):
+        if tbs.startswith(SCT_LIST_OID, oid, stop):
             removed = True
         else:
             kept.append(tbs[ext:stop])
@@ -384,8 +383,4 @@ def _oid(content: bytes) -> str:
 
 
 def _der(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(size))) + size + content
+    return der_header(tag, len(content)) + content

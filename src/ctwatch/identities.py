@@ -20,6 +20,11 @@ so a watchlist matches what certspotter users expect:
 
 Anything structurally wrong (truncation, indefinite or oversized lengths, wrong tags, trailing
 bytes) raises :class:`DecodeError`; nothing else escapes.
+
+There are two walks. The fast one takes the common certificate (plain names, short headers) and
+gives up on anything else, which the general one, the reference, then reads; tests hold the fast
+walk to the general one's answers. :func:`leaf_scan` also returns, from the same walk, the TBS
+hash that pairs a final certificate with its precertificate.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from hashlib import sha256
 
 import idna
 
@@ -38,6 +44,8 @@ UNPARSABLE_LABEL = "<unparsable>"
 
 _CN_OID = b"\x06\x03\x55\x04\x03"  # 2.5.4.3 commonName, as a complete OID TLV
 _SAN_OID = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17 subjectAltName
+SCT_LIST_OID = b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02"  # 1.3.6.1.4.1.11129.2.4.2
+"""The embedded SCT list extension's OID TLV: what a precertificate's TBS lacks."""
 
 # Bytes of a name that needs nothing but lower-casing and trailing-dot removal; anything else
 # (and a final digit, which may make it an IP address) takes the full certspotter treatment.
@@ -89,15 +97,23 @@ def read_tlv(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
 
 
 def leaf_identities(leaf_input: bytes) -> tuple[int, int, list[str]]:
-    """Decode a MerkleTreeLeaf and return (entry_type, timestamp, identities) in one pass.
+    """Decode a MerkleTreeLeaf and return (entry_type, timestamp, identities) in one pass."""
+    entry_type, names, _ = leaf_scan(leaf_input, False)
+    return entry_type, int.from_bytes(leaf_input[2:10], "big"), names
 
-    The layout is :func:`ctwatch.cttypes.parse_merkle_tree_leaf`'s, read inline so that the body
-    is never copied.
+
+def leaf_scan(leaf_input: bytes, tbs_hash: bool) -> tuple[int, list[str], bytes | None]:
+    """(entry_type, identities, TBS hash) of a MerkleTreeLeaf, from one walk of its DER.
+
+    The TBS hash (computed only when ``tbs_hash``) pairs a certificate with its precertificate:
+    the SHA-256 of a precert entry's TBS, or of an x509 entry's TBS without its SCT list (see
+    :func:`ctwatch.entries.tbs_without_sct`). It is None for an x509 entry unusual enough to take
+    the general walk: then ``tbs_without_sct`` says. The leaf is read as
+    :func:`ctwatch.cttypes.parse_merkle_tree_leaf` reads it, inline so that the body is never copied.
     """
     size = len(leaf_input)
     if size < 15 or leaf_input[0] != 0 or leaf_input[1] != 0:
         raise DecodeError("not a version 0 timestamped_entry MerkleTreeLeaf")
-    timestamp = int.from_bytes(leaf_input[2:10], "big")
     entry_type = leaf_input[10] << 8 | leaf_input[11]
     if entry_type == X509_ENTRY:
         start = 15
@@ -110,19 +126,42 @@ def leaf_identities(leaf_input: bytes) -> tuple[int, int, list[str]]:
     end = start + int.from_bytes(leaf_input[start - 3 : start], "big")
     if end + 2 > size or end + 2 + (leaf_input[end] << 8 | leaf_input[end + 1]) != size:
         raise DecodeError("MerkleTreeLeaf lengths do not add up")
-    if entry_type == X509_ENTRY:
-        return entry_type, timestamp, _cert_names(leaf_input, start, end)
-    return entry_type, timestamp, _tbs_names(leaf_input, start, end)
+    x509 = entry_type == X509_ENTRY
+    walk = _fast_walk(leaf_input, start, end, x509)
+    if walk is not None:
+        names, layout = walk
+    else:
+        names = _cert_names(leaf_input, start, end) if x509 else _tbs_names(leaf_input, start, end)
+        layout = None
+    if not tbs_hash:
+        return entry_type, names, None
+    if not x509:  # a precert's TBS is hashed as logged, whatever it holds
+        return entry_type, names, sha256(leaf_input[start:end]).digest()
+    return entry_type, names, None if layout is None else _tbs_sha256(leaf_input, *layout)
 
 
 def tbs_identities(tbs_der: bytes) -> list[str]:
     """Identities of a DER TBSCertificate (the body of a precert entry)."""
-    return _tbs_names(tbs_der, 0, len(tbs_der))
+    walk = _fast_walk(tbs_der, 0, len(tbs_der), False)
+    return _tbs_names(tbs_der, 0, len(tbs_der)) if walk is None else walk[0]
 
 
 def cert_identities(cert_der: bytes) -> list[str]:
     """Identities of a DER certificate (the body of an x509 entry)."""
-    return _cert_names(cert_der, 0, len(cert_der))
+    walk = _fast_walk(cert_der, 0, len(cert_der), True)
+    return _cert_names(cert_der, 0, len(cert_der)) if walk is None else walk[0]
+
+
+def der_header(tag: int, length: int) -> bytes:
+    """The DER tag and length bytes of an element of ``length`` content bytes (tag < 0x1F)."""
+    if length < 0x80:
+        return bytes((tag, length))
+    if length < 0x100:  # the commonest long forms, without int.to_bytes
+        return bytes((tag, 0x81, length))
+    if length < 0x10000:
+        return bytes((tag, 0x82, length >> 8, length & 0xFF))
+    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size
 
 
 def to_unicode(name: str) -> str:
@@ -142,6 +181,244 @@ def ip_identity(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     return str(ip)
+
+
+# --- the fast walk ---------------------------------------------------------------------------------
+# What nearly every logged certificate looks like, walked with the DER headers read inline (a call
+# per header would cost more than the rest of the walk): one-, two- or three-byte lengths, short
+# RDNs, plain subject CNs, the extensions as the last TBS field, subjectAltNames of short plain
+# dNSNames only, at most one SCT list. On anything else the fast walk gives up (None) and the
+# general walk below, the reference, decides; so the fast walk needs to be right only on what it
+# accepts. An IndexError (a truncated leaf) is a give-up too.
+
+_Layout = tuple[int, int, int, int, int, int, int]
+_SKIPPED_FIELDS = (0xA0, 0x02, 0x30, 0x30, 0x30)  # version, serialNumber, signature, issuer, validity
+_PLAIN_CN_STRINGS = _LATIN1_STRINGS | {_UTF8_STRING}
+# The last byte of a name that _plain() would not take as it is: a dot or a digit (to be stripped,
+# or maybe an IP address), or 0, which is the length byte itself when the name is empty.
+_ODD_LAST = b"\x00" b"0123456789."
+
+
+def _fast_walk(data: bytes, pos: int, end: int, cert: bool) -> tuple[list[str], _Layout] | None:
+    """(identities, layout for :func:`_tbs_sha256`) of a common certificate (``cert``) or TBS.
+
+    Gives up (None) on anything the general walk, :func:`_cert_names` or :func:`_tbs_names`, must
+    judge, and otherwise returns exactly their identities.
+    """
+    try:
+        if cert:
+            if data[pos] != 0x30:
+                return None
+            n = data[pos + 1]
+            if n == 0x82:
+                n, pos = data[pos + 2] << 8 | data[pos + 3], pos + 4
+            elif n == 0x81:
+                n, pos = data[pos + 2], pos + 3
+            elif n < 0x80:
+                pos += 2
+            else:
+                return None
+            if pos + n != end:
+                return None
+        tbs = pos
+        if data[pos] != 0x30:
+            return None
+        n = data[pos + 1]
+        if n == 0x82:
+            n, pos = data[pos + 2] << 8 | data[pos + 3], pos + 4
+        elif n == 0x81:
+            n, pos = data[pos + 2], pos + 3
+        elif n < 0x80:
+            pos += 2
+        else:
+            return None
+        body = pos
+        if pos + n > end or (pos + n != end and not cert):
+            return None
+        end = pos + n
+        # Skipped fields, then the subject and the key. Positions only grow, so one bounds check
+        # after the key covers every field; loops below rely on the same.
+        for want in _SKIPPED_FIELDS if data[pos] == 0xA0 else _SKIPPED_FIELDS[1:]:
+            if data[pos] != want:
+                return None
+            n = data[pos + 1]
+            if n < 0x80:
+                pos += 2 + n
+            elif n == 0x82:
+                pos += 4 + (data[pos + 2] << 8 | data[pos + 3])
+            elif n == 0x81:
+                pos += 3 + data[pos + 2]
+            else:
+                return None
+        if data[pos] != 0x30:  # subject
+            return None
+        n = data[pos + 1]
+        if n < 0x80:
+            pos += 2
+        elif n == 0x81:
+            n, pos = data[pos + 2], pos + 3
+        elif n == 0x82:
+            n, pos = data[pos + 2] << 8 | data[pos + 3], pos + 4
+        else:
+            return None
+        subject, pos = pos, pos + n
+        subject_end = pos
+        if data[pos] != 0x30:  # subjectPublicKeyInfo
+            return None
+        n = data[pos + 1]
+        if n == 0x82:
+            pos += 4 + (data[pos + 2] << 8 | data[pos + 3])
+        elif n == 0x81:
+            pos += 3 + data[pos + 2]
+        elif n < 0x80:
+            pos += 2 + n
+        else:
+            return None
+        if pos > end:
+            return None
+        raws: list[bytes] = []  # the CNs, then the dNSNames, as they are in the DER
+        while subject < subject_end:  # RDNs
+            if data[subject] != 0x31 or data[subject + 1] >= 0x80:
+                return None
+            atv, subject = subject + 2, subject + 2 + data[subject + 1]
+            while atv < subject:
+                if data[atv] != 0x30 or data[atv + 1] >= 0x80:
+                    return None
+                value, atv = atv + 2, atv + 2 + data[atv + 1]
+                if data.startswith(_CN_OID, value, atv):
+                    value += 5
+                    n = data[value + 1]
+                    if (data[value] not in _PLAIN_CN_STRINGS or n >= 0x80 or value + 2 + n > atv
+                            or data[value + 1 + n] in _ODD_LAST):
+                        return None
+                    raws.append(data[value + 2 : value + 2 + n])
+            if atv != subject:
+                return None
+        if subject != subject_end:
+            return None
+        ext_field = ext_list = sct = sct_end = end
+        if pos < end:  # the extensions field, which must be the last
+            ext_field = pos
+            if data[pos] != 0xA3:
+                return None
+            n = data[pos + 1]
+            if n == 0x82:
+                n, pos = data[pos + 2] << 8 | data[pos + 3], pos + 4
+            elif n == 0x81:
+                n, pos = data[pos + 2], pos + 3
+            elif n < 0x80:
+                pos += 2
+            else:
+                return None
+            if pos + n != end or data[pos] != 0x30:
+                return None
+            n = data[pos + 1]
+            if n == 0x82:
+                n, pos = data[pos + 2] << 8 | data[pos + 3], pos + 4
+            elif n == 0x81:
+                n, pos = data[pos + 2], pos + 3
+            elif n < 0x80:
+                pos += 2
+            else:
+                return None
+            if pos + n != end:
+                return None
+            ext_list = pos
+            while pos < end:
+                ext = pos
+                if data[pos] != 0x30:
+                    return None
+                n = data[pos + 1]
+                if n < 0x80:
+                    pos += 2
+                elif n == 0x82:
+                    n, pos = data[pos + 2] << 8 | data[pos + 3], pos + 4
+                elif n == 0x81:
+                    n, pos = data[pos + 2], pos + 3
+                else:
+                    return None
+                value, pos = pos, pos + n
+                # The OID's fifth byte tells the two wanted extensions from most others cheaply.
+                oid_byte = data[value + 4]
+                if oid_byte == 0x11 and data.startswith(_SAN_OID, value, pos):
+                    if not _fast_san(data, value + 5, pos, raws):
+                        return None
+                elif oid_byte == 0x01 and data.startswith(SCT_LIST_OID, value, pos):
+                    if sct != sct_end:  # a second one
+                        return None
+                    sct, sct_end = ext, pos
+            if pos != end:
+                return None
+        if not raws:
+            return [], (tbs, body, end, ext_field, ext_list, sct, sct_end)
+        joined = b"\n".join(raws)
+        if len(joined.translate(None, _PLAIN)) != len(raws) - 1:  # more than the separators left
+            return None
+        names = joined.lower().decode("ascii").split("\n")
+        return list(dict.fromkeys(names)), (tbs, body, end, ext_field, ext_list, sct, sct_end)
+    except IndexError:
+        return None
+
+
+def _fast_san(data: bytes, pos: int, end: int, raws: list[bytes]) -> bool:
+    """Append the dNSNames of the subjectAltName value ([critical,] extnValue) at ``data[pos:end]``
+    to ``raws``; False (give up) unless it holds short dNSNames and nothing else."""
+    if data[pos] == 0x01 and data[pos + 1] == 1:  # critical
+        pos += 3
+    if data[pos] != 0x04:
+        return False
+    n = data[pos + 1]
+    if n == 0x82:
+        n, pos = data[pos + 2] << 8 | data[pos + 3], pos + 4
+    elif n == 0x81:
+        n, pos = data[pos + 2], pos + 3
+    elif n < 0x80:
+        pos += 2
+    else:
+        return False
+    if pos + n != end or data[pos] != 0x30:
+        return False
+    n = data[pos + 1]
+    if n == 0x82:
+        n, pos = data[pos + 2] << 8 | data[pos + 3], pos + 4
+    elif n == 0x81:
+        n, pos = data[pos + 2], pos + 3
+    elif n < 0x80:
+        pos += 2
+    else:
+        return False
+    if pos + n != end:
+        return False
+    while pos < end:
+        n = data[pos + 1]
+        if data[pos] != 0x82 or n >= 0x80 or data[pos + 1 + n] in _ODD_LAST:
+            return False
+        pos += 2 + n
+        raws.append(data[pos - n : pos])
+    return pos == end
+
+
+def _tbs_sha256(data: bytes, tbs: int, body: int, end: int, ext_field: int, ext_list: int, sct: int,
+                sct_end: int) -> bytes:
+    """SHA-256 of the TBS at ``data[tbs:end]`` without the extension at ``data[sct:sct_end]``.
+
+    The bytes are those of :func:`ctwatch.entries.tbs_without_sct` for a TBS the fast walk took:
+    only the lengths of the TBS, of the extensions field and of its SEQUENCE change.
+    """
+    if sct == sct_end:
+        return sha256(data[tbs:end]).digest()
+    kept = (end - ext_list) - (sct_end - sct)
+    if kept:
+        inner = der_header(0x30, kept)
+        field = der_header(0xA3, len(inner) + kept) + inner
+    else:  # no extension left: the extensions field goes too
+        field = b""
+    head = der_header(0x30, ext_field - body + len(field) + kept)
+    kept_before, kept_after = data[ext_list:sct], data[sct_end:end]
+    return sha256(b"".join((head, data[body:ext_field], field, kept_before, kept_after))).digest()
+
+
+# --- the general walk ---------------------------------------------------------------------------------
 
 
 def _cert_names(data: bytes, pos: int, end: int) -> list[str]:

@@ -25,7 +25,7 @@ from .events import cert_event, health_event, malformed_event, misbehaviour_even
 from .loglist import LogInfo
 from .match.rules import Rules
 from .merkle import CompactRange, root_from_inclusion, verify_consistency
-from .scan import LOOKALIKE, Hit, Scanner, ScanResult
+from .scan import INDEX, LOOKALIKE, Hit, Scanner, ScanResult
 from .sources.base import LogSource
 from .state import LogState, StateDB
 from .store.index import Index
@@ -103,6 +103,7 @@ class LogFollower:
             self.state.save_log(st)
         self._unflushed.clear()
         self._unflushed_names.clear()
+        self._committed()
 
     def _emit(self, event: dict[str, Any], sighting: tuple[str, int, str] | None = None) -> None:
         silent = bool(event.get("_silent", False))
@@ -401,12 +402,31 @@ class LogFollower:
             )
         for hit in res.hits:
             idx = res.start + hit.offset
+            if hit.kind == INDEX:
+                await self._index_only(idx, hit)
+                continue
             self._unflushed.append(
                 (idx, hashes[hit.offset * 32 : hit.offset * 32 + 32], await self._describe(res.start, hit))
             )
         if res.names is not None:
             self._unflushed_names.append((res.start, res.count, res.names))
         st.tree.extend([hashes[i : i + 32] for i in range(0, len(hashes), 32)])
+
+    async def _index_only(self, idx: int, hit: Hit) -> None:
+        """``[index] mode = "all"``: a certificate that matched nothing goes to the index only."""
+        try:
+            entry_type = parse_merkle_tree_leaf(hit.leaf_input).entry_type
+            precert, chain = await self.source.get_chain(entry_type, hit.extra)
+            info = cert_info(hit.leaf_input, precert, chain)
+        except DecodeError as e:  # parsable names but not a describable certificate: not indexed
+            log.info("%s: entry %d not indexed: %s", self.info.url, idx, e)
+            return
+        record = cert_event("certificate", self.info, idx, info.to_json())
+        record.update(
+            der=base64.b64encode(precert or leaf_body(hit.leaf_input)).decode(),
+            chain=[base64.b64encode(c).decode() for c in chain],
+        )
+        self._to_index.append(record)
 
     async def _describe(self, start: int, hit: Hit) -> dict[str, Any]:
         """The event for a matched entry: full certificate details and the policy's verdict."""

@@ -207,9 +207,9 @@ async def run(opts: RunOptions) -> int:
         cfg = rules.current.config  # politeness and [monitor] settings apply from start to exit
         outbox = Outbox(state, build_sinks(opts, cfg))
         backfill(state, rules.current)  # after the sinks are registered, so new ones get these too
-        index = open_index(opts.data_dir, opts.db)
+        index = open_index(opts.data_dir, opts.db or cfg.index_db)
         resources.callback(index.close)
-        scanner = Scanner(rules.current, cfg.index_names)
+        scanner = Scanner(rules.current, cfg.index_names, index_all=cfg.index_all)
         resources.callback(scanner.close)
         rules.on_reload = scanner.update
         state.prune_names(time.time() - cfg.names_retention_days * 86400)

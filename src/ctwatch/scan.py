@@ -23,11 +23,11 @@ import orjson
 
 from .entries import tbs_without_sct
 from .errors import DecodeError
-from .identities import leaf_identities
+from .identities import leaf_scan
 from .match.rules import Rules
 from .sources.base import RawEntries, decode_entries
 
-WATCH, LOOKALIKE = "watch", "lookalike"
+WATCH, LOOKALIKE, INDEX = "watch", "lookalike", "index"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -36,7 +36,7 @@ class Hit:
     """An entry that matched a watch item or a brand, with what describing it needs."""
 
     offset: int
-    kind: str  # WATCH or LOOKALIKE
+    kind: str  # WATCH, LOOKALIKE, or INDEX (no match; for an index that keeps everything)
     leaf_input: bytes
     extra: bytes | str
     watch_item: str | None = None
@@ -67,8 +67,13 @@ def leaf_tbs_sha256(leaf_input: bytes) -> bytes:
     return sha256(tbs_without_sct(leaf_input[15 : 15 + n])).digest()
 
 
-def scan_entries(raw: RawEntries, rules: Rules | None, index_names: bool) -> ScanResult:
-    """Decode and scan one batch. Raises DecodeError for a torn body (fetch it again)."""
+def scan_entries(
+    raw: RawEntries, rules: Rules | None, index_names: bool, index_all: bool = False
+) -> ScanResult:
+    """Decode and scan one batch. Raises DecodeError for a torn body (fetch it again).
+
+    With ``index_all`` every parsable entry that matched nothing comes back as an INDEX hit.
+    """
     batch = decode_entries(raw)
     leaves, extras = batch.leaf_inputs, batch.extras
     hashes = b"".join([sha256(b"\x00" + li).digest() for li in leaves])
@@ -78,11 +83,11 @@ def scan_entries(raw: RawEntries, rules: Rules | None, index_names: bool) -> Sca
     rows: list[list[object]] = []
     for i, li in enumerate(leaves):
         try:
-            etype, _, names = leaf_identities(li)
+            etype, names, tbs_hash = leaf_scan(li, index_names)
             if index_names and names:
                 # precerts carry their issuer's key hash in the leaf: keep it for backfill policy
                 ikh = li[12:44].hex() if etype == 1 else None
-                rows.append([i, etype, leaf_tbs_sha256(li).hex(), names, ikh])
+                rows.append([i, etype, (tbs_hash or leaf_tbs_sha256(li)).hex(), names, ikh])
         except DecodeError as e:
             res.malformed.append((i, str(e), li))
             continue
@@ -117,6 +122,10 @@ def scan_entries(raw: RawEntries, rules: Rules | None, index_names: bool) -> Sca
                         },
                     )
                 )
+            elif index_all:
+                res.hits.append(Hit(i, INDEX, li, extras[i]))
+        elif index_all:
+            res.hits.append(Hit(i, INDEX, li, extras[i]))
     if rows:
         res.names = zlib.compress(orjson.dumps(rows), 1)
     return res
@@ -126,11 +135,12 @@ def scan_entries(raw: RawEntries, rules: Rules | None, index_names: bool) -> Sca
 
 _worker_rules: Rules | None = None
 _worker_index_names = False
+_worker_index_all = False
 
 
-def _init_worker(parent: int, rules: Rules | None, index_names: bool) -> None:
-    global _worker_rules, _worker_index_names
-    _worker_rules, _worker_index_names = rules, index_names
+def _init_worker(parent: int, rules: Rules | None, index_names: bool, index_all: bool) -> None:
+    global _worker_rules, _worker_index_names, _worker_index_all
+    _worker_rules, _worker_index_names, _worker_index_all = rules, index_names, index_all
     # A worker must not outlive a monitor killed with SIGKILL (it would hold its stdout open).
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -139,7 +149,7 @@ def _init_worker(parent: int, rules: Rules | None, index_names: bool) -> None:
 
 
 def _scan_in_worker(raw: RawEntries) -> ScanResult:
-    return scan_entries(raw, _worker_rules, _worker_index_names)
+    return scan_entries(raw, _worker_rules, _worker_index_names, _worker_index_all)
 
 
 class Scanner:
@@ -148,9 +158,12 @@ class Scanner:
     Workers hold the rules they were started with; :meth:`update` replaces the pool on reload.
     """
 
-    def __init__(self, rules: Rules | None, index_names: bool, workers: int | None = None) -> None:
+    def __init__(
+        self, rules: Rules | None, index_names: bool, workers: int | None = None, index_all: bool = False
+    ) -> None:
         self.workers = min(2, os.cpu_count() or 1) if workers is None else workers
         self.index_names = index_names
+        self.index_all = index_all
         self.rules = rules
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._start()
@@ -164,7 +177,7 @@ class Scanner:
                 self.workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_init_worker,
-                initargs=(os.getpid(), self.rules, self.index_names),
+                initargs=(os.getpid(), self.rules, self.index_names, self.index_all),
             )
             self._pool.submit(int).result()
 
@@ -177,7 +190,7 @@ class Scanner:
 
     async def scan(self, raw: RawEntries) -> ScanResult:
         if self._pool is None:
-            return scan_entries(raw, self.rules, self.index_names)
+            return scan_entries(raw, self.rules, self.index_names, self.index_all)
         return await asyncio.get_running_loop().run_in_executor(self._pool, _scan_in_worker, raw)
 
     def close(self) -> None:

@@ -33,12 +33,13 @@ _LABEL = re.compile(r"[a-z0-9_-]{1,63}")  # what an ASCII watch item label may b
 class _Node:
     """A trie node: the watch items that end here and the next labels (right to left)."""
 
-    __slots__ = ("children", "exact", "suffix")
+    __slots__ = ("below", "children", "exact", "suffix")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
         self.exact: int | None = None  # index of the item naming exactly this domain
         self.suffix: int | None = None  # index of the item naming this domain and all below
+        self.below: int | None = None  # the first of the children's exact and suffix items
 
 
 class Watchlist:
@@ -59,6 +60,11 @@ class Watchlist:
                 index[item] = len(index)
                 self._insert(item, index[item])
         self._items = tuple(index)
+        nodes = [self._root]
+        while nodes:  # what a "*" label matches under each node, for match()
+            node = nodes.pop()
+            node.below = _first(*(i for c in node.children.values() for i in (c.exact, c.suffix)))
+            nodes.extend(node.children.values())
 
     @classmethod
     def parse(cls, text: str, source: str = "watchlist") -> Watchlist:
@@ -87,9 +93,34 @@ class Watchlist:
 
     def match(self, identities: list[str]) -> str | None:
         """The first watch item (in file order) that any of the identities matches, or None."""
+        # The hot path: every identity of every entry comes here, so the walk for identities
+        # with no wildcard label but maybe a leading "*" is inline. Each node reached adds its
+        # suffix item; the node of the whole identity its exact item, or for "*.rest" the node of
+        # rest the items of its children.
         best: int | None = None
+        root = self._root
         for identity in identities:
-            hit = self._match_one(identity)
+            star = False
+            if "*" in identity or "?" in identity or "<" in identity:
+                rest = identity[2:]
+                if not identity.startswith("*.") or "*" in rest or "?" in rest or "<" in rest:
+                    hit = self._match_wildcard(identity)
+                    if hit is not None and (best is None or hit < best):
+                        best = hit
+                    continue
+                identity, star = rest, True
+            node, hit = root, root.suffix
+            for label in reversed(identity.split(".")):
+                child = node.children.get(label)
+                if child is None:
+                    break
+                node = child
+                if node.suffix is not None and (hit is None or node.suffix < hit):
+                    hit = node.suffix
+            else:
+                last = node.below if star else node.exact
+                if last is not None and (hit is None or last < hit):
+                    hit = last
             if hit is not None and (best is None or hit < best):
                 best = hit
         return None if best is None else self._items[best]
@@ -105,23 +136,9 @@ class Watchlist:
         else:
             node.exact = index
 
-    def _match_one(self, identity: str) -> int | None:
-        """The index of the first item the identity matches, walking the trie from the right."""
-        if "*" in identity or "?" in identity or "<" in identity:
-            return self._match_wildcard(identity)
-        best: int | None = None
-        node = self._root
-        for label in reversed(identity.split(".")):
-            if node.suffix is not None and (best is None or node.suffix < best):
-                best = node.suffix
-            child = node.children.get(label)
-            if child is None:
-                return best
-            node = child
-        return _first(best, node.exact, node.suffix)
-
     def _match_wildcard(self, identity: str) -> int | None:
-        """Like _match_one, for identities with labels that match more than themselves."""
+        """The index of the first item an identity with labels that match more than themselves
+        (``*``, ``?``, the unparsable placeholder, globs) matches, walking the trie from the right."""
         best: int | None = None
         frontier = [self._root]  # every node the labels so far can reach
         for label in reversed(identity.split(".")):

@@ -19,7 +19,7 @@ import base64
 import hmac
 import inspect
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,11 +37,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ..errors import ConfigError, CtwatchError
+from ..loglist import LogInfo
 from ..status import collect_status
 from ..store.index import MAX_LIMIT, Index, QueryError, unix_to_iso
 from . import editing
 from .certstream import DOMAINS, FULL, LITE, LiveFeed
-from .decode import describe, log_name, pem
+from .decode import bundled_logs, describe, embedded_sct_checks, log_name, pem
 
 PAGE_SIZE = 100
 JSON_PAGE = 1000
@@ -88,6 +89,7 @@ class _Ctx:
     watch_path: Path | None
     config_path: Path | None
     env: Environment
+    logs: dict[bytes, LogInfo]  # by log ID: to name logs and check SCT signatures
 
 
 def _crtsh_time(iso: str | None) -> str | None:
@@ -225,12 +227,15 @@ def create_app(
     feed: LiveFeed | None = None,
     watch_path: Path | None = None,
     config_path: Path | None = None,
+    logs: Iterable[LogInfo] = (),
 ) -> Starlette:
     """The ASGI app over ``index``; ``state_path`` is the monitor's state.sqlite (alerts, log health).
 
     ``token`` enables the write endpoints (``Authorization: Bearer``); without it they refuse.
     Pass a ``feed`` to share it with the monitor, which calls ``feed.notify()`` after each
-    ``index.add`` (``app.state.feed`` holds the one used either way).
+    ``index.add`` (``app.state.feed`` holds the one used either way). ``logs`` are known besides
+    the bundled lists (the monitor's own ``--logs`` list: a private or test log), so that their
+    names show and their SCTs can be checked.
     """
     env = Environment(
         loader=PackageLoader("ctwatch.web", "templates"),
@@ -240,8 +245,9 @@ def create_app(
     )
     env.filters["iso_ms"] = _ms_iso
     env.filters["iso"] = lambda ts: unix_to_iso(int(ts)) if ts is not None else ""
-    env.globals["log_name"] = log_name
-    ctx = _Ctx(index, state_path, token, feed or LiveFeed(index), watch_path, config_path, env)
+    known = bundled_logs() | {info.log_id: info for info in logs}
+    env.globals["log_name"] = lambda log_id_b64: log_name(log_id_b64, known)
+    ctx = _Ctx(index, state_path, token, feed or LiveFeed(index), watch_path, config_path, env, known)
 
     def guarded(fn: Callable[[Request, _Ctx], Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -353,7 +359,19 @@ def _api_cert(request: Request, ctx: _Ctx) -> Response:
     cert = _load_cert(request, ctx)
     if cert is None:
         return _json({"error": "no such certificate"}, 404)
-    return _json(cert)
+    return _json({**cert, "embedded_scts": _scts(cert, ctx)})
+
+
+def _scts(cert: dict[str, Any], ctx: _Ctx) -> list[dict[str, Any]]:
+    """The final certificate's embedded SCTs, checked over the precertificate entry they sign.
+
+    The issuer key hash is the index's: the precert entry's own, from the verified tree, or that
+    of the stored chain's first certificate when it signed the certificate.
+    """
+    if not cert["cert_der"]:
+        return []
+    issuer = bytes.fromhex(cert["issuer_spki_sha256"]) if cert["issuer_spki_sha256"] else None
+    return embedded_sct_checks(base64.b64decode(cert["cert_der"]), issuer, ctx.logs)
 
 
 def _chain_of(cert: dict[str, Any], kind: str = "x509") -> list[bytes]:
@@ -373,7 +391,11 @@ def _cert_page(request: Request, ctx: _Ctx) -> Response:
         if cert[key]:
             variants.append({"kind": kind, "decoded": describe(base64.b64decode(cert[key]))})
     chain = [describe(der) for der in _chain_of(cert)]
-    return _page(ctx, "cert.html", {"c": cert, "variants": variants, "chain": chain, "names": _names(cert)})
+    return _page(
+        ctx,
+        "cert.html",
+        {"c": cert, "variants": variants, "chain": chain, "names": _names(cert), "scts": _scts(cert, ctx)},
+    )
 
 
 def _cert_pem(request: Request, ctx: _Ctx) -> Response:

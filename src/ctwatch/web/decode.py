@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 import warnings
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -17,7 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from ..loglist import parse_log_list, read_bundled
+from ..check.scts import check_signature, embedded_scts
+from ..loglist import LogInfo, parse_log_list, read_bundled
 
 MAX_VALUE = 4096  # characters of one decoded value shown
 
@@ -53,17 +56,56 @@ _KEY_USAGES = (
 
 
 @cache
-def _log_names() -> dict[str, str]:
-    names: dict[str, str] = {}
-    for lst in ("apple", "chrome"):  # Chrome's descriptions win
+def bundled_logs() -> dict[bytes, LogInfo]:
+    """Every log of the bundled Chrome and Apple lists, whatever its state, by log ID.
+
+    Retired and rejected logs stay: their SCTs are still in certificates people look up.
+    Chrome's descriptions win where both lists name a log.
+    """
+    logs: dict[bytes, LogInfo] = {}
+    for lst in ("apple", "chrome"):
         for info in parse_log_list(read_bundled(lst), f"bundled {lst} list"):
-            names[info.log_id_b64] = info.description
-    return names
+            logs[info.log_id] = info
+    return logs
 
 
-def log_name(log_id_b64: str) -> str | None:
-    """The description of a log in the bundled lists (``Google 'Argon2025h2' log``), or None."""
-    return _log_names().get(log_id_b64)
+def log_name(log_id_b64: str, logs: Mapping[bytes, LogInfo] | None = None) -> str | None:
+    """The description of a log (``Google 'Argon2025h2' log``) in ``logs`` (default: the bundled
+    lists), or None."""
+    try:
+        log_id = base64.b64decode(log_id_b64, validate=True)
+    except ValueError:
+        return None
+    info = (bundled_logs() if logs is None else logs).get(log_id)
+    return info.description if info else None
+
+
+def embedded_sct_checks(
+    cert_der: bytes, issuer_key_hash: bytes | None, logs: dict[bytes, LogInfo]
+) -> list[dict[str, Any]]:
+    """The SCTs embedded in a final certificate: log, timestamp, and whether the signature verifies.
+
+    An embedded SCT signs the precertificate entry, which :func:`ctwatch.check.scts.check_signature`
+    rebuilds from the certificate (its TBS without the SCT list) and ``issuer_key_hash`` (SHA-256
+    of the issuer's SubjectPublicKeyInfo). A malformed list or SCT, an unknown log or a signature
+    that fails is reported in ``error``, never raised.
+    """
+    now_ms = int(time.time() * 1000)
+    out = []
+    for found in embedded_scts(cert_der):
+        check = check_signature(found, logs, cert_der, issuer_key_hash, now_ms)
+        sct = check.sct
+        out.append(
+            {
+                "log_id": base64.b64encode(sct.log_id).decode() if sct else None,
+                "log": check.log.description if check.log else None,
+                "log_url": check.log.url if check.log else None,
+                "timestamp": sct.timestamp if sct else None,
+                "verified": check.valid,
+                "error": check.error,
+            }
+        )
+    return out
 
 
 def load(der: bytes) -> x509.Certificate | None:
@@ -192,14 +234,6 @@ def describe(der: bytes) -> dict[str, Any]:
         return out
     decoded = _extensions(cert)
     exts = decoded or []
-    scts = []
-    for e in exts:
-        if isinstance(e["ext"].value, x509.PrecertificateSignedCertificateTimestamps):
-            for sct in e["ext"].value:
-                lid = base64.b64encode(sct.log_id).decode()
-                scts.append(
-                    {"log_id": lid, "log": log_name(lid), "timestamp": sct.timestamp.isoformat() + "Z"}
-                )
     out.update(
         {
             "version": _safe(lambda: cert.version.name),
@@ -212,7 +246,6 @@ def describe(der: bytes) -> dict[str, Any]:
             "public_key": _public_key(cert),
             "extensions": [{k: v for k, v in e.items() if k != "ext"} for e in exts],
             "extensions_error": "extensions cannot be decoded" if decoded is None else None,
-            "scts": scts,
         }
     )
     return out

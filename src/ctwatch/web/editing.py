@@ -1,10 +1,11 @@
 """Editing the watchlist file and the config's ``[[watch]]`` policy entries from the web UI.
 
-A change is validated with the same parsers the monitor uses and written atomically (a temporary
-file in the same directory, fsync, rename), so the monitor — which reloads on file change — only
-ever sees the old file or a valid new one. In the config only the ``[[watch]]`` tables (and their
-sub-tables) are replaced; every other line stays byte for byte, and the result is checked to
-mean the same as before outside ``watch``.
+A change is validated with the same parsers the monitor uses (the ``[[watch]]`` tables by
+:meth:`Policy.from_config`, the whole config by :func:`parse_config`) and written atomically (a
+temporary file in the same directory, fsync, rename), so the monitor — which reloads on file
+change — only ever sees the old file or a valid new one. In the config only the ``[[watch]]``
+tables (and their sub-tables) are replaced; every other line stays byte for byte, and the result
+is checked to mean the same as before outside ``watch``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..config import parse_config
 from ..errors import ConfigError
+from ..match.policy import Policy
 from ..match.watchlist import Watchlist
 
 MAX_EDIT = 1 << 20
@@ -107,8 +109,9 @@ def _toml(text: str, what: str) -> dict[str, Any]:
 def write_policy(path: Path, watch_text: str) -> int:
     """Replace the config's watch tables with ``watch_text``; returns how many ``[[watch]]`` entries.
 
-    Refused (ConfigError, file untouched) unless ``watch_text`` holds only ``watch`` tables, the
-    whole new config passes the config parser, and everything outside ``watch`` is unchanged.
+    Refused (ConfigError naming the table and key, file untouched) unless ``watch_text`` holds
+    only ``watch`` tables that the monitor's policy reader accepts, the whole new config passes
+    the config parser, and everything outside ``watch`` is unchanged.
     """
     _check_size(watch_text)
     new_watch = _toml(watch_text, "policy")
@@ -116,6 +119,7 @@ def write_policy(path: Path, watch_text: str) -> int:
         raise ConfigError(
             f"policy: only [[watch]] tables belong here, not {', '.join(sorted(set(new_watch) - {'watch'}))}"
         )
+    policy = Policy.from_config(new_watch, "policy")
     old_text = _read(path)
     kept, _ = split_policy(old_text)
     body = watch_text.strip()
@@ -130,5 +134,4 @@ def write_policy(path: Path, watch_text: str) -> int:
         )
     parse_config(new_text, str(path))
     atomic_write(path, new_text)
-    watch = new_watch.get("watch", [])
-    return len(watch) if isinstance(watch, list) else 1
+    return len(policy.entries)

@@ -89,14 +89,20 @@ async def serve_forever(
     token: str | None,
     watch_path: Path | None,
     config_path: Path | None,
+    logs_source: str | None = None,
 ) -> None:
     """``ctwatch serve``: the index of ``data_dir`` (or ``db_url``) on ``listen`` until SIGINT/SIGTERM.
 
     The feed polls the index, so a ``ctwatch run`` in another process shows up within a second.
+    ``logs_source`` (``--logs``: a path, URL or bundled name) adds the logs of the list the
+    monitor follows to those the pages can name and check SCTs against.
     """
+    from ..loglist import parse_log_list
+    from ..runner import fetch_log_list
     from ..store import open_index
     from .app import create_app
 
+    logs = parse_log_list(*await fetch_log_list(logs_source, None)) if logs_source else []
     index = open_index(data_dir, db_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -104,7 +110,12 @@ async def serve_forever(
         loop.add_signal_handler(sig, stop.set)
     try:
         app = create_app(
-            index, data_dir / "state.sqlite", token, watch_path=watch_path, config_path=config_path
+            index,
+            data_dir / "state.sqlite",
+            token,
+            watch_path=watch_path,
+            config_path=config_path,
+            logs=logs,
         )
         await serve_app(app, listen, stop)
     finally:
