@@ -34,7 +34,6 @@ from ctwatch.cttypes import (
     parse_merkle_tree_leaf,
 )
 from ctwatch.entries import cert_info
-from ctwatch.loglist import LogInfo, parse_log_list
 
 CTDATA = Path(__file__).parent / "data" / "ctdata"
 HOSTILE = "<img src=x onerror=alert(1)>.example.com"
@@ -167,12 +166,12 @@ def log_records(directory: Path, count: int, plants: list[list[str]]) -> list[di
     return [record(store.leaf_inputs[i], store.extras[i], TEST_LOG, 1000 + i) for i in range(store.size)]
 
 
-def local_log_list(directory: Path) -> list[LogInfo]:
-    """The logs of the local test log in ``directory`` as the log list it serves describes them."""
+def local_log_list(directory: Path) -> bytes:
+    """The log list (JSON) of the local test log in ``directory``, as its server would write it."""
     from ctwatch.testlog.store import KeyRing, log_list_json
 
     url = TEST_LOG[0]
-    return parse_log_list(log_list_json(KeyRing.load(directory), url, url + "tiles/", url + "submit/"))
+    return log_list_json(KeyRing.load(directory), url, url + "tiles/", url + "submit/")
 
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

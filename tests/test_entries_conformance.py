@@ -387,3 +387,18 @@ def test_null_characters_give_both_forms() -> None:
         "altnull.python.org", "altnull.python.<unparsable>.com",  # DNS:altnull.python.org\0example.com
         "192.0.2.1", "2001:db8::1",
     ]
+
+
+def test_hostile_issuer_name_with_a_chain_is_no_crash() -> None:
+    """cryptography raises KeyError on an unknown string tag; cert_info must still describe it."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pem = (CTDATA / "certs" / "x509-limbo-online" / "google.com.chain.pem").read_bytes()
+    certs = x509.load_pem_x509_certificates(pem)
+    leaf = bytearray(certs[0].public_bytes(Encoding.DER))
+    at = leaf.find(b"Google Trust Services")
+    leaf[at - 2] = 0x15  # the issuer O's string tag becomes one no library knows
+    chain = [c.public_bytes(Encoding.DER) for c in certs[1:]]
+    info = cert_info(merkle_tree_leaf(TimestampedEntry(1, X509_ENTRY, bytes(leaf))), None, chain)
+    assert info.issuer_spki_sha256 is None  # the tampered certificate was not signed by chain[0]
+    assert info.names

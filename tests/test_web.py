@@ -5,7 +5,9 @@ serve`` as a process."""
 from __future__ import annotations
 
 import base64
+import html
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,13 +23,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
-from ctwatch.state import StateDB
+from ctwatch.cttypes import STH
+from ctwatch.loglist import parse_log_list
+from ctwatch.merkle import CompactRange
+from ctwatch.state import LogState, StateDB
 from ctwatch.store import open_index
 from ctwatch.store.index import SqlIndex
 from ctwatch.web import app as web_app
 from ctwatch.web import create_app
+from ctwatch.web.certstream import FULL, certstream_message
 
 from .index_records import (
+    ARGON2025H2,
     CTDATA,
     HOSTILE,
     OTHER_LOG,
@@ -38,11 +45,14 @@ from .index_records import (
     log_records,
     postgres_cluster,
     real_records,
+    record,
     serving,
+    x509_entry,
 )
 
 TOKEN = "s3cret-token"
 LIMBO = CTDATA / "certs" / "x509-limbo-online"
+ARGON_DIR = CTDATA / "rfc6962" / "argon2025h2"
 CTWATCH = [sys.executable, "-c", "from ctwatch.cli import main; main()"]
 CRTSH_FIELDS = {
     "issuer_ca_id",
@@ -103,6 +113,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, A
         "https://ct.example.net/2025/",
         "<b>connection refused</b>",
     )
+    # Argon2025h2 followed up to entry 5, its last verified tree head the real one of 2025-07-05
+    sth = STH.from_json(orjson.loads((ARGON_DIR / "get-sth_1329315675.json").read_bytes()))
+    tree = CompactRange()
+    tree.extend(bytes([i]) * 32 for i in range(5))
+    with state.transaction():
+        state.save_log(LogState(ARGON2025H2[1], ARGON2025H2[0], tree, tree, sth))
     state.close()
     return d
 
@@ -169,6 +185,19 @@ def test_native_api_pages_and_details(client: httpx.Client, records: list[dict[s
     assert client.get("/api/search", params={"q": "x", "limit": "lots"}).status_code == 400
 
 
+def test_search_pages_walk_to_the_end(client: httpx.Client) -> None:
+    """The HTML result pages link on with ``after`` until every result was shown, none twice."""
+    everything = [row["id"] for row in client.get("/", params={"q": "%.test", "output": "json"}).json()]
+    seen: list[int] = []
+    url: str | None = "/?q=%25.test&limit=3"
+    while url is not None:
+        page = client.get(url).text
+        seen += [int(i) for i in re.findall(r'class="cert-link" href="/cert/(\d+)"', page)]
+        m = re.search(r'<a id="next" href="([^"]+)"', page)
+        url = html.unescape(m.group(1)) if m else None
+    assert seen == everything and len(everything) > 6
+
+
 def test_pem_download_is_the_logged_der_and_chain(
     client: httpx.Client, records: list[dict[str, Any]]
 ) -> None:
@@ -218,6 +247,13 @@ def test_detail_page_decodes_the_certificate(client: httpx.Client, records: list
         assert text in page, text
 
 
+def _testlog_finals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The final certificates of the local test log (its SCTs are signed by the test log's key)."""
+    return [
+        r for r in records if r["entry_type"] == "x509" and r["log_url"] == TEST_LOG[0] and r["index"] >= 1000
+    ]
+
+
 def _cert_id(client: httpx.Client, tbs_sha256: str) -> int:
     return int(client.get("/api/search", params={"q": f"sha256:{tbs_sha256}"}).json()["results"][0]["id"])
 
@@ -247,9 +283,7 @@ def test_copied_or_unknown_scts_do_not_verify(client: httpx.Client, records: lis
     page = client.get(f"/cert/{_cert_id(client, copied['tbs_sha256'])}").text
     assert page.count('<td class="error">signature does not verify') == 3
     # A certificate of the local test log: its log is in no bundled list...
-    final = next(
-        r for r in records if r["entry_type"] == "x509" and r["log_url"] == TEST_LOG[0] and r["index"] >= 1000
-    )
+    final = _testlog_finals(records)[0]
     scts = client.get(f"/api/cert/{_cert_id(client, final['tbs_sha256'])}").json()["embedded_scts"]
     assert scts and all(not s["verified"] and s["log"] is None for s in scts)
     assert all("not in the log list" in s["error"] for s in scts)
@@ -263,10 +297,8 @@ def test_scts_of_a_log_the_server_is_given(
 ) -> None:
     """With the test log's list (``serve --logs``), its SCTs are named and verified."""
     ix = open_index(data_dir)
-    finals = [
-        r for r in records if r["entry_type"] == "x509" and r["log_url"] == TEST_LOG[0] and r["index"] >= 1000
-    ]
-    app = create_app(ix, None, None, logs=local_log_list(testlog_dir))
+    finals = _testlog_finals(records)
+    app = create_app(ix, None, None, logs=parse_log_list(local_log_list(testlog_dir)))
     with serving(app) as base, httpx.Client(base_url=base) as c:
         for rec in finals:
             scts = c.get(f"/api/cert/{_cert_id(c, rec['tbs_sha256'])}").json()["embedded_scts"]
@@ -280,10 +312,16 @@ def test_alerts_and_log_health_from_the_state_database(client: httpx.Client, dat
     alerts = client.get("/api/alerts").json()["alerts"]
     assert [a["event"]["watch_item"] for a in alerts] == [".example.com"]
     assert HOSTILE in alerts[0]["event"]["names"]
-    logs = client.get("/api/logs").json()["logs"]
-    assert [row["url"] for row in logs] == ["https://ct.example.net/2025/"]
+    logs = {row["url"]: row for row in client.get("/api/logs").json()["logs"]}
+    assert set(logs) == {"https://ct.example.net/2025/", ARGON2025H2[0]}
+    argon = logs[ARGON2025H2[0]]
+    assert (argon["position"], argon["tree_size"], argon["lag"]) == (5, 1329315675, 1329315670)
+    assert argon["sth_timestamp"] == 1751738269891 and argon["sth_age_seconds"] > 1e7
     page = client.get("/logs").text
     assert "&lt;b&gt;connection refused&lt;/b&gt;" in page and "<b>" not in page
+    row = page[page.index(ARGON2025H2[0]) :].split("</tr>")[0]
+    assert "<td>1329315670</td>" in row and "2025-07-05T17:57:49.891" in row
+    assert re.search(r"<td>\d{8,} s</td>", row)  # the STH's age: over a year
 
 
 def test_editing_needs_the_token(client: httpx.Client, tmp_path: Path) -> None:
@@ -350,6 +388,43 @@ def test_policy_editing_refuses_what_the_monitor_would(
     assert config.read_text() == before
 
 
+def _patched(der: bytes, at: int, value: int) -> bytes:
+    return der[:at] + bytes([value]) + der[at + 1 :]
+
+
+def test_certificates_cryptography_refuses_still_render(tmp_path: Path) -> None:
+    """Hostile DER that makes cryptography raise its rarer exceptions: the pages, the API and the
+    certstream message still come out, the bad field shown as undecodable."""
+    chain = [
+        c.public_bytes(Encoding.DER)
+        for c in x509.load_pem_x509_certificates((LIMBO / "google.com.chain.pem").read_bytes())
+    ]
+    leaf = chain[0]
+    ec_oid = leaf.index(bytes.fromhex("06072a8648ce3d0201"))
+    key_usage = leaf.index(bytes.fromhex("0603551d0f"))
+    hostile = [
+        _patched(leaf, ec_oid + 7, 0x66),  # key type 1.2.840.10045.102.1: UnsupportedAlgorithm
+        _patched(leaf, key_usage + 4, 0x25),  # keyUsage made a second extKeyUsage: DuplicateExtension
+        _patched(leaf, leaf.index(b"Google Trust Services") - 2, 0x15),  # string type 21: KeyError
+    ]
+    ix = open_index(tmp_path)
+    # (the last without its chain: entries.cert_info cannot yet compare such an issuer name)
+    chains = [chain[1:], chain[1:], []]
+    ix.add(
+        [
+            record(*x509_entry(der, issuers, 1748736000000 + i), TEST_LOG, i)
+            for i, (der, issuers) in enumerate(zip(hostile, chains, strict=True))
+        ]
+    )
+    with serving(create_app(ix, None, None)) as base, httpx.Client(base_url=base) as c:
+        for item in ix.since(0, 10):
+            assert c.get(f"/cert/{item['id']}").status_code == 200
+            scts = c.get(f"/api/cert/{item['id']}").json()["embedded_scts"]
+            assert scts and not any(s["verified"] for s in scts)  # the TBS they signed changed
+            assert certstream_message(item, FULL, "x")["data"]["leaf_cert"]["all_domains"]
+    ix.close()
+
+
 def test_writes_are_disabled_without_a_token(data_dir: Path, tmp_path: Path) -> None:
     ix = open_index(data_dir)
     watch = tmp_path / "w"
@@ -388,9 +463,13 @@ def test_api_is_identical_on_postgres(client: httpx.Client, records: list[dict[s
         pg.close()
 
 
-def test_serve_command(tmp_path: Path, data_dir: Path) -> None:
+def test_serve_command(
+    tmp_path: Path, data_dir: Path, testlog_dir: Path, records: list[dict[str, Any]]
+) -> None:
     port = free_port()
     env = {**os.environ, "CTWATCH_TOKEN": TOKEN}
+    loglist = tmp_path / "loglist.json"
+    loglist.write_bytes(local_log_list(testlog_dir))
     proc = subprocess.Popen(
         [
             *CTWATCH,
@@ -401,6 +480,8 @@ def test_serve_command(tmp_path: Path, data_dir: Path) -> None:
             f"127.0.0.1:{port}",
             "--watch",
             str(tmp_path / "w"),
+            "--logs",
+            str(loglist),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -418,6 +499,12 @@ def test_serve_command(tmp_path: Path, data_dir: Path) -> None:
                 )
                 time.sleep(0.1)
         assert r.status_code == 200 and len(r.json()) >= 2
+        final = _testlog_finals(records)[0]
+        found = httpx.get(
+            f"http://127.0.0.1:{port}/api/search", params={"q": f"sha256:{final['tbs_sha256']}"}
+        )
+        cert = httpx.get(f"http://127.0.0.1:{port}/api/cert/{found.json()['results'][0]['id']}").json()
+        assert [s["verified"] for s in cert["embedded_scts"]] == [True]  # the --logs list's test log
         put = httpx.put(
             f"http://127.0.0.1:{port}/api/watchlist",
             json={"text": "a.example\n"},

@@ -116,6 +116,9 @@ def test_open_a_real_certificate_and_its_details(
     page.wait_for_selector("#summary")
     assert "Google Trust Services" in page.locator("#summary").inner_text()
     assert page.locator("#sightings tr").count() >= 2
+    scts = page.locator("#scts tr.sct").all_inner_texts()  # checked over the rebuilt precert entry
+    assert len(scts) == 2 and all(row.endswith("verified") for row in scts), scts
+    assert any("Argon 2025H2" in row for row in scts)
     assert dialogs == []
 
 

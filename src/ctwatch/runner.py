@@ -282,7 +282,13 @@ async def _follow(
                 from .web import create_app, serve_app
 
                 app = create_app(
-                    index, state.path, opts.token, feed=feed, watch_path=opts.watch, config_path=opts.config
+                    index,
+                    state.path,
+                    opts.token,
+                    feed=feed,
+                    watch_path=opts.watch,
+                    config_path=opts.config,
+                    logs=logs,
                 )
                 helpers.append(asyncio.create_task(serve_app(app, opts.listen, stop)))
             results = await _until_done_or_stopped(

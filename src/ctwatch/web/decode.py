@@ -1,4 +1,5 @@
-"""Certificates decoded for people and for certstream clients, with ``cryptography``.
+"""Certificates decoded for people and for certstream clients, with ``cryptography``, and their
+embedded SCTs checked with :mod:`ctwatch.check.scts`.
 
 Everything here reads attacker-controlled DER. A field ``cryptography`` refuses is shown as
 undecodable instead of failing the page or the feed; nothing but plain data comes out (callers
@@ -16,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -23,6 +25,19 @@ from ..check.scts import check_signature, embedded_scts
 from ..loglist import LogInfo, parse_log_list, read_bundled
 
 MAX_VALUE = 4096  # characters of one decoded value shown
+# What cryptography raises on hostile DER, much of it only when a field is first read: KeyError
+# for an unknown string type in a name, UnsupportedAlgorithm for an unknown key type, its own
+# classes for a bad version, a duplicate extension or an unsupported GeneralName, ValueError else.
+_UNDECODABLE = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 
 # certstream's extension keys (certstream-server and certstream-server-go spell them so).
 _CERTSTREAM_EXT = {
@@ -114,7 +129,7 @@ def load(der: bytes) -> x509.Certificate | None:
         warnings.simplefilter("ignore")  # negative serials and the like: shown, not warned about
         try:
             return x509.load_der_x509_certificate(der)
-        except ValueError:
+        except _UNDECODABLE:
             return None
 
 
@@ -182,13 +197,13 @@ def extension_value(ext: x509.Extension[x509.ExtensionType]) -> str:
 def _extensions(cert: x509.Certificate) -> list[dict[str, Any]] | None:
     try:
         exts = list(cert.extensions)
-    except ValueError:
+    except _UNDECODABLE:
         return None
     out = []
     for ext in exts:
         try:
             value = extension_value(ext)
-        except (ValueError, AttributeError):
+        except _UNDECODABLE:
             value = "(undecodable)"
         out.append(
             {
@@ -205,7 +220,7 @@ def _extensions(cert: x509.Certificate) -> list[dict[str, Any]] | None:
 def _public_key(cert: x509.Certificate) -> str:
     try:
         key = cert.public_key()
-    except (ValueError, TypeError):
+    except _UNDECODABLE:
         return "(unsupported key)"
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size} bits"
@@ -221,7 +236,7 @@ def _public_key(cert: x509.Certificate) -> str:
 def _safe(fn: Any, default: Any = None) -> Any:
     try:
         return fn()
-    except (ValueError, TypeError, AttributeError):
+    except _UNDECODABLE:
         return default
 
 
@@ -285,7 +300,7 @@ def _name_from_rfc4514(text: str | None) -> x509.Name | None:
         return None
     try:
         return x509.Name.from_rfc4514_string(text)
-    except ValueError:
+    except _UNDECODABLE:
         return None
 
 
