@@ -219,7 +219,7 @@ def check_signature(found: FoundSct, logs: dict[bytes, LogInfo], leaf_der: bytes
         verify_sct(LogKey(log.key), sct.timestamp, sct.signature, entry.entry_type, entry.body,
                    entry.issuer_key_hash, entry.extensions)
     except VerificationError as e:
-        check.error = f"signature does not verify: {e}"
+        check.error = str(e)
         return check
     check.signature_valid = True
     check.entry = entry

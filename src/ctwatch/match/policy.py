@@ -134,9 +134,10 @@ class Policy:
             severity = table.get("severity", CRITICAL)
             if severity not in SEVERITIES:
                 raise ConfigError(f"{where}.severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
+            for flag in ("report_authorised", "lookalike"):
+                if not isinstance(table.get(flag, False), bool):
+                    raise ConfigError(f"{where}.{flag}: expected true or false")
             report = table.get("report_authorised", False)
-            if not isinstance(report, bool):
-                raise ConfigError(f"{where}.report_authorised: expected true or false")
             entries.append(WatchEntry(
                 item,
                 *(_hashes(table.get(rule, []), f"{where}.{rule}") for rule in RULES),
