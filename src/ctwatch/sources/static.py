@@ -279,7 +279,8 @@ class StaticSource(LogSource):
         return tile
 
     async def _load_data_tile(self, n: int, width: int) -> _DataTile:
-        for attempt in range(SIGNED_CONTENT_ATTEMPTS):
+        error = DecodeError("no attempt")
+        for _ in range(SIGNED_CONTENT_ATTEMPTS):
             body, url, full = await self._get_tile("data", n, width)
             try:
                 # A data tile starts with a uint64 millisecond timestamp whose top byte is 0 until the
@@ -289,14 +290,13 @@ class StaticSource(LogSource):
                 leaves, extras = parse_data_tile(body, n * TILE_WIDTH, width,
                                                  exact=not full or width == TILE_WIDTH, url=url)
                 return _DataTile(width, leaves, extras)
-            except DecodeError as e:
-                if attempt + 1 == SIGNED_CONTENT_ATTEMPTS:  # not a torn transfer: the log serves it so
-                    raise LogMisbehaviour(
-                        "bad_entries", f"{url}: data tile does not parse: {e}",
-                        {"tile": url, "error": str(e), "size": len(body),
-                         "prefix_hex": body[:EVIDENCE_PREFIX].hex()},
-                    ) from None
-        raise AssertionError("unreachable")
+            except DecodeError as e:  # maybe a torn transfer: fetch again
+                error = e
+        # Every attempt gave the same unparsable tile: that is what the log serves.
+        raise LogMisbehaviour(
+            "bad_entries", f"{url}: data tile does not parse: {error}",
+            {"tile": url, "error": str(error), "size": len(body), "prefix_hex": body[:EVIDENCE_PREFIX].hex()},
+        )
 
     async def _hash_tile(self, level: int, n: int, width: int) -> bytes:
         """The first ``width`` hashes of hash tile ``level``/``n`` (cached)."""
