@@ -51,7 +51,7 @@ class MonitorOptions:
     poll_interval: float = 30.0
     proof_delay: float = 2.0  # prove a pending entry by inclusion proof after this long
     save_interval: float = 1.0  # seconds between position checkpoints during a catch-up
-    window: int = 4  # get-entries requests in flight per log
+    window: int = 8  # chunks fetched or being scanned at once per log (HTTP concurrency is capped apart)
     index_names: bool = True  # keep the names index that backfills new watch items
     unreachable_after: float = 3600.0  # seconds without success before a log_unreachable alert
 
