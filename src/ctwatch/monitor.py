@@ -412,39 +412,37 @@ class LogFollower:
             self._unflushed_names.append((res.start, res.count, res.names))
         st.tree.extend([hashes[i : i + 32] for i in range(0, len(hashes), 32)])
 
+    async def _certificate(self, hit: Hit) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(CertInfo JSON, the DER and chain as base64) of a hit; DecodeError if it won't parse."""
+        entry_type = parse_merkle_tree_leaf(hit.leaf_input).entry_type
+        precert, chain = await self.source.get_chain(entry_type, hit.extra)
+        info = cert_info(hit.leaf_input, precert, chain)
+        blobs = {
+            "der": base64.b64encode(precert or leaf_body(hit.leaf_input)).decode(),
+            "chain": [base64.b64encode(c).decode() for c in chain],
+        }
+        return info.to_json(), blobs
+
     async def _index_only(self, idx: int, hit: Hit) -> None:
         """``[index] mode = "all"``: a certificate that matched nothing goes to the index only."""
         try:
-            entry_type = parse_merkle_tree_leaf(hit.leaf_input).entry_type
-            precert, chain = await self.source.get_chain(entry_type, hit.extra)
-            info = cert_info(hit.leaf_input, precert, chain)
+            info, blobs = await self._certificate(hit)
         except DecodeError as e:  # parsable names but not a describable certificate: not indexed
             log.info("%s: entry %d not indexed: %s", self.info.url, idx, e)
             return
-        record = cert_event("certificate", self.info, idx, info.to_json())
-        record.update(
-            der=base64.b64encode(precert or leaf_body(hit.leaf_input)).decode(),
-            chain=[base64.b64encode(c).decode() for c in chain],
-        )
-        self._to_index.append(record)
+        self._to_index.append(cert_event("certificate", self.info, idx, info, **blobs))
 
     async def _describe(self, start: int, hit: Hit) -> dict[str, Any]:
         """The event for a matched entry: full certificate details and the policy's verdict."""
         idx = start + hit.offset
-        leaf = hit.leaf_input
         try:
-            entry_type = parse_merkle_tree_leaf(leaf).entry_type
-            precert, chain = await self.source.get_chain(entry_type, hit.extra)
-            info = cert_info(leaf, precert, chain)
+            info, raw = await self._certificate(hit)
         except DecodeError as e:
-            return malformed_event(self.info, idx, f"matched but does not parse: {e}", leaf)
-        blobs = {
-            "_der": base64.b64encode(precert or leaf_body(leaf)).decode(),
-            "_chain": [base64.b64encode(c).decode() for c in chain],
-        }
+            return malformed_event(self.info, idx, f"matched but does not parse: {e}", hit.leaf_input)
+        blobs = {"_der": raw["der"], "_chain": raw["chain"]}  # private: for the index, not the sinks
         if hit.kind == LOOKALIKE:
             assert hit.finding is not None
-            return cert_event("lookalike", self.info, idx, info.to_json(), **hit.finding, **blobs)
+            return cert_event("lookalike", self.info, idx, info, **hit.finding, **blobs)
         rules = self.rules()
         extra: dict[str, Any] = {
             "watch_item": hit.watch_item,
@@ -454,10 +452,10 @@ class LogFollower:
         }
         if rules is not None:
             pol = rules.policy.evaluate(
-                info.names, info.issuer_spki_sha256, info.pubkey_sha256, info.tbs_sha256
+                info["names"], info["issuer_spki_sha256"], info["pubkey_sha256"], info["tbs_sha256"]
             )
             if pol.watched is not None:
                 extra.update(unexpected=not pol.authorised, severity=pol.severity, policy_rule=pol.rule)
                 if pol.authorised and not pol.report:
                     extra["_silent"] = True
-        return cert_event("discovered_cert", self.info, idx, info.to_json(), **extra)
+        return cert_event("discovered_cert", self.info, idx, info, **extra)
