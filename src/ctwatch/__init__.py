@@ -5,4 +5,8 @@ The pipeline, one module or package per stage:
 ``identities`` → ``match`` → ``alerts``/``state`` → ``cli``.
 """
 
+from ._compiled import install_guard
+
 __version__ = "0.1.0"
+
+install_guard()

@@ -44,7 +44,7 @@ class RawEntries:
     """
 
     start: int
-    count: int
+    count: int  # entries in ``batch``; for a ``body``, the most it may hold (checked when decoded)
     body: bytes | None = None
     batch: EntryBatch | None = None
 

@@ -135,6 +135,8 @@ class HttpClient:
         cap = self.limits.max_body
         if resp.content_length is not None and resp.content_length > cap:
             raise FetchError(f"GET {url}: body of {resp.content_length} bytes exceeds the cap of {cap}")
+        if resp.content_length is not None and resp.headers.get("Content-Encoding", "identity") == "identity":
+            return await resp.read()  # exactly content_length bytes: no need to count them
         chunks = []
         total = 0
         async for chunk in resp.content.iter_chunked(1 << 16):

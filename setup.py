@@ -1,0 +1,27 @@
+"""Compiles ctwatch's per-entry hot path with mypyc; everything else is plain Python.
+
+The compiled modules are the same source files (``ctwatch._compiled.MODULES``), so ctwatch runs
+unchanged, only slower, where they are not built: ``CTWATCH_PURE=1`` at install skips the build,
+and a compiler that fails leaves the pure modules in place.
+"""
+
+import os
+
+from setuptools import setup
+
+MODULES = ["identities", "merkle", "match/watchlist"]  # keep in step with ctwatch._compiled
+
+
+def ext_modules() -> list:
+    if os.environ.get("CTWATCH_PURE"):
+        return []
+    from mypyc.build import mypycify
+
+    paths = [f"src/ctwatch/{m}.py" for m in MODULES]
+    extensions = mypycify(["--ignore-missing-imports", *paths], opt_level="3")
+    for ext in extensions:
+        ext.optional = True  # no compiler: install the pure modules rather than fail
+    return extensions
+
+
+setup(ext_modules=ext_modules())
