@@ -2,8 +2,10 @@
 
 CPU and ``ru_maxrss`` come from ``os.wait4`` on the child, which folds in every descendant the
 child reaped, so worker processes are counted (``ru_maxrss`` is then the largest single process,
-not a sum). Because workers run side by side, a sampler thread also sums the resident set of the
-whole live tree every ``interval`` seconds and keeps the peak of that sum.
+not a sum). Because workers run side by side, a sampler thread also sums the memory of the whole
+live tree every ``interval`` seconds and keeps the peak of that sum, twice: as RSS, which counts a
+page shared by forked processes once per process, and as PSS (``smaps_rollup``), which splits it
+between them, so that the PSS sum is the memory the tree really holds.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Usage:
     sys: float
     max_rss_kb: int  # largest single process of the tree (ru_maxrss)
     peak_tree_rss_kb: int  # largest sampled sum over the live tree
+    peak_tree_pss_kb: int  # the same for PSS: shared pages counted once in all
     returncode: int
 
     @property
@@ -66,14 +69,19 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _tree_rss_kb(pid: int) -> int:
-    total = 0
+def _tree_memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) summed over the live tree."""
+    rss = pss = 0
     for p in _tree(pid):
         try:
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE_KB
+            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE_KB
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+                    break
         except (OSError, IndexError, ValueError):
             continue
-    return total
+    return rss, pss
 
 
 class Measured:
@@ -87,12 +95,13 @@ class Measured:
                  interval: float = 0.1) -> None:
         self.argv = list(argv)
         self.stdout, self.stderr, self.env, self.interval = stdout, stderr, env, interval
-        self._peak = 0
+        self._peak = self._peak_pss = 0
         self._stop = threading.Event()
 
     def _sample(self, pid: int) -> None:
         while not self._stop.is_set():
-            self._peak = max(self._peak, _tree_rss_kb(pid))
+            rss, pss = _tree_memory_kb(pid)
+            self._peak, self._peak_pss = max(self._peak, rss), max(self._peak_pss, pss)
             self._stop.wait(self.interval)
 
     def run(self, done: Callable[[], bool] | None = None, timeout: float = 3600.0) -> Usage:
@@ -122,7 +131,8 @@ class Measured:
             self._stop.set()
             sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        return Usage(wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss, self._peak, proc.returncode)
+        return Usage(wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss, self._peak, self._peak_pss,
+                     proc.returncode)
 
 
 def _exited(pid: int) -> bool:

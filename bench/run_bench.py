@@ -263,6 +263,7 @@ def summary(runs: list[Run]) -> dict[str, float]:
         "cpu_us_per_entry": median_of(runs, lambda r: r.cpu_us_per_entry),
         "max_rss_mb": max(r.usage.max_rss_kb for r in runs) / 1024,
         "peak_tree_rss_mb": max(r.usage.peak_tree_rss_kb for r in runs) / 1024,
+        "peak_tree_pss_mb": max(r.usage.peak_tree_pss_kb for r in runs) / 1024,
         "server_cpu": median_of(runs, lambda r: r.server_cpu),
     }
 
@@ -270,7 +271,7 @@ def summary(runs: list[Run]) -> dict[str, float]:
 def table(runs: list[Run], expected: set[str]) -> str:
     """One line per run under a header, for the terminal."""
     head = (f"{'tool':<12}{'log':<9}{'round':>5}{'wall s':>9}{'entries/s':>11}{'CPU s':>8}{'µs/entry':>10}"
-            f"{'RSS MB':>8}{'tree MB':>9}{'server s':>10}  found")
+            f"{'RSS MB':>8}{'tree MB':>9}{'PSS MB':>8}{'server s':>10}  found")
     lines = [head, "-" * len(head)]
     for r in runs:
         ok = "same" if set(r.found) == expected else f"DIFFERENT ({len(set(r.found))})"
@@ -278,7 +279,8 @@ def table(runs: list[Run], expected: set[str]) -> str:
         lines.append(
             f"{r.tool:<12}{r.protocol:<9}{r.round:>5}{u.wall:>9.2f}{r.rate:>11,.0f}{u.cpu:>8.2f}"
             f"{r.cpu_us_per_entry:>10.1f}{u.max_rss_kb / 1024:>8.1f}{u.peak_tree_rss_kb / 1024:>9.1f}"
-            f"{r.server_cpu:>10.2f}  {ok}, {r.reports} reports{'' if r.verified else ', NOT VERIFIED'}")
+            f"{u.peak_tree_pss_kb / 1024:>8.1f}{r.server_cpu:>10.2f}  {ok}, {r.reports} reports"
+            f"{'' if r.verified else ', NOT VERIFIED'}")
     return "\n".join(lines)
 
 
@@ -432,15 +434,17 @@ def report(result: dict[str, Any]) -> str:
     lines = [result["table"], "",
              f"N = {result['entries']:,} entries, {result['rounds']} rounds, "
              f"{result['machine']['cpus']} CPUs; medians (RSS: max over rounds)",
-             f"{'':<22}{'entries/s':>11}{'µs CPU/entry':>14}{'RSS MB':>8}{'tree MB':>9}{'server CPU s':>14}"]
+             f"{'':<22}{'entries/s':>11}{'µs CPU/entry':>14}{'RSS MB':>8}{'tree MB':>9}{'PSS MB':>8}"
+             f"{'server CPU s':>14}"]
     for key, m in med.items():
         lines.append(f"{key:<22}{m['entries_per_s']:>11,.0f}{m['cpu_us_per_entry']:>14.1f}{m['max_rss_mb']:>8.1f}"
-                     f"{m['peak_tree_rss_mb']:>9.1f}{m['server_cpu']:>14.2f}")
-    rss = med["ctwatch/rfc6962"]["peak_tree_rss_mb"]
+                     f"{m['peak_tree_rss_mb']:>9.1f}{m['peak_tree_pss_mb']:>8.1f}{m['server_cpu']:>14.2f}")
+    rss, pss = med["ctwatch/rfc6962"]["peak_tree_rss_mb"], med["ctwatch/rfc6962"]["peak_tree_pss_mb"]
     lines.append(
         f"ctwatch/certspotter: entries/s x{ratios['entries_per_s']:.2f} (target >= {TARGETS['rate']:g}), "
         f"CPU/entry x{ratios['cpu_per_entry']:.2f} (target <= {TARGETS['cpu_per_entry']:g}), "
-        f"RSS x{ratios['max_rss']:.2f}; ctwatch tree RSS {rss:.0f} MB (target <= {TARGETS['rss_mb']:g})")
+        f"RSS x{ratios['max_rss']:.2f}; ctwatch tree PSS {pss:.0f} MB, RSS {rss:.0f} MB "
+        f"(target <= {TARGETS['rss_mb']:g})")
     lines.append("every run reported exactly the planted watched certificates" if result["all_same"]
                  else "SOME RUNS REPORTED DIFFERENT CERTIFICATES (see the table)")
     la = result.get("lookalike")

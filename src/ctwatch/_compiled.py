@@ -1,8 +1,8 @@
 """Which modules run compiled (mypyc, see setup.py), and the guard that keeps a build honest.
 
 A compiled module is imported before its ``.py`` beside it. In a development checkout that makes
-an edited source silently lose to its older build, so a module whose source is newer than its
-build, or every one under ``CTWATCH_PURE=1``, is imported from the source instead.
+an edited source silently lose to its older build, so when a source is newer than its build, or
+under ``CTWATCH_PURE=1``, these modules are imported from their sources instead.
 """
 
 from __future__ import annotations
@@ -46,19 +46,21 @@ def compiled(module: ModuleType) -> bool:
 
 
 def install_guard() -> None:
-    """Import stale or unwanted builds from their source (called once, by ``ctwatch/__init__``)."""
-    pure = bool(os.environ.get("CTWATCH_PURE"))
-    sources: dict[str, Path] = {}
-    for name in MODULES:
-        source = HERE.joinpath(*name.split(".")).with_suffix(".py")
+    """Import every module from source when one build is stale, or under ``CTWATCH_PURE=1``.
+
+    All or none: compiled modules import one another natively, past any import hook.
+    """
+    sources = {f"{__package__}.{m}": HERE.joinpath(*m.split(".")).with_suffix(".py") for m in MODULES}
+    stale = []
+    for source in sources.values():
         built = _build_of(source)
-        if built is None:
-            continue
-        if not pure and built.stat().st_mtime < source.stat().st_mtime:
-            warnings.warn(f"{source} is newer than its compiled build; running the source "
-                          "(pip install -e . rebuilds it)", stacklevel=2)
-        elif not pure:
-            continue
-        sources[f"{__package__}.{name}"] = source
-    if sources:
+        if built is not None and built.stat().st_mtime < source.stat().st_mtime:
+            stale.append(str(source))
+    if stale and not os.environ.get("CTWATCH_PURE"):
+        warnings.warn(
+            f"{', '.join(stale)} newer than the compiled build; running the source of "
+            f"{', '.join(MODULES)} (pip install -e . rebuilds it)",
+            stacklevel=2,
+        )
+    if stale or os.environ.get("CTWATCH_PURE"):
         sys.meta_path.insert(0, _SourceFirst(sources))

@@ -33,6 +33,7 @@ import contextlib
 import ipaddress
 import re
 from hashlib import sha256
+from typing import Final
 
 import idna
 
@@ -42,14 +43,14 @@ from .errors import DecodeError
 UNPARSABLE_LABEL = "<unparsable>"
 """Stands in for a label that cannot be shown as ASCII (the same placeholder as certspotter)."""
 
-_CN_OID = b"\x06\x03\x55\x04\x03"  # 2.5.4.3 commonName, as a complete OID TLV
-_SAN_OID = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17 subjectAltName
-SCT_LIST_OID = b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02"  # 1.3.6.1.4.1.11129.2.4.2
+_CN_OID: Final = b"\x06\x03\x55\x04\x03"  # 2.5.4.3 commonName, as a complete OID TLV
+_SAN_OID: Final = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17 subjectAltName
+SCT_LIST_OID: Final = b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02"  # 1.3.6.1.4.1.11129.2.4.2
 """The embedded SCT list extension's OID TLV: what a precertificate's TBS lacks."""
 
 # Bytes of a name that needs nothing but lower-casing and trailing-dot removal; anything else
 # (and a final digit, which may make it an IP address) takes the full certspotter treatment.
-_PLAIN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.*_"
+_PLAIN: Final = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.*_"
 # Go's unicode.IsSpace, which certspotter's strings.TrimSpace uses.
 _SPACE = (
     " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
@@ -59,8 +60,10 @@ _INSANE = re.compile(r"[^\t\x20-\x7e]")
 
 # Universal string types a CN may use. The 8-bit types are read as Latin-1 whatever they claim to
 # hold, because CAs put anything in them.
-_LATIN1_STRINGS = frozenset((0x13, 0x14, 0x16, 0x1A))  # Printable, Teletex, IA5, Visible
-_UTF8_STRING, _UNIVERSAL_STRING, _BMP_STRING = 0x0C, 0x1C, 0x1E
+_LATIN1_STRINGS: Final = frozenset((0x13, 0x14, 0x16, 0x1A))  # Printable, Teletex, IA5, Visible
+_UTF8_STRING: Final = 0x0C
+_UNIVERSAL_STRING: Final = 0x1C
+_BMP_STRING: Final = 0x1E
 
 
 def read_tlv(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
@@ -192,11 +195,11 @@ def ip_identity(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 # accepts. An IndexError (a truncated leaf) is a give-up too.
 
 _Layout = tuple[int, int, int, int, int, int, int]
-_SKIPPED_FIELDS = (0xA0, 0x02, 0x30, 0x30, 0x30)  # version, serialNumber, signature, issuer, validity
-_PLAIN_CN_STRINGS = _LATIN1_STRINGS | {_UTF8_STRING}
+_SKIPPED_FIELDS: Final = (0xA0, 0x02, 0x30, 0x30, 0x30)  # version, serialNumber, signature, issuer, validity
+_PLAIN_CN_STRINGS: Final = _LATIN1_STRINGS | {_UTF8_STRING}
 # The last byte of a name that _plain() would not take as it is: a dot or a digit (to be stripped,
 # or maybe an IP address), or 0, which is the length byte itself when the name is empty.
-_ODD_LAST = b"\x00" b"0123456789."
+_ODD_LAST: Final = b"\x00" b"0123456789."
 
 
 def _fast_walk(data: bytes, pos: int, end: int, cert: bool) -> tuple[list[str], _Layout] | None:

@@ -30,6 +30,7 @@ from .sources.base import RawEntries, decode_entries
 WATCH, LOOKALIKE, INDEX = "watch", "lookalike", "index"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 BODY_FILE_MIN = 1 << 16  # smaller bodies go through the pool's pipe
+MAX_FREE_FILES = 16  # memory files kept for reuse (each as large as the largest body it held)
 
 
 @dataclass(slots=True)
@@ -149,29 +150,15 @@ def _init_worker(parent: int, rules: Rules | None, index_names: bool, index_all:
         os._exit(0)
 
 
-def _scan_in_worker(raw: RawEntries, body_path: str | None) -> ScanResult:
-    if body_path is not None:
-        with open(body_path, "rb") as f:
-            raw = replace(raw, body=f.read())
+def _scan_in_worker(raw: RawEntries, body_file: tuple[str, int] | None) -> ScanResult:
+    if body_file is not None:
+        path, size = body_file
+        with open(path, "rb", buffering=0) as f:
+            body = f.read(size)
+        if len(body) != size:
+            raise DecodeError(f"entries file holds {len(body)} of {size} bytes")
+        raw = replace(raw, body=body)
     return scan_entries(raw, _worker_rules, _worker_index_names, _worker_index_all)
-
-
-def _body_file(body: bytes) -> int:
-    """A memory file holding ``body``, for a worker to open as /proc/<monitor>/fd/<fd>.
-
-    A body sent through the pool's pipe costs about 1 ms of CPU per MB (pickling, 64 KiB pipe
-    writes and reads, reassembly) – a quarter of the whole scan. A memory file costs one copy in
-    and one out, and vanishes with the monitor however it ends.
-    """
-    fd = os.memfd_create("ctwatch-entries", os.MFD_CLOEXEC)
-    try:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(fd, view) :]
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 class Scanner:
@@ -188,6 +175,7 @@ class Scanner:
         self.index_all = index_all
         self.rules = rules
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._files: list[int] = []  # memory files free for the next body
         self._start()
 
     def _start(self) -> None:
@@ -216,15 +204,28 @@ class Scanner:
         loop = asyncio.get_running_loop()
         if raw.body is None or len(raw.body) < BODY_FILE_MIN:
             return await loop.run_in_executor(self._pool, _scan_in_worker, raw, None)
-        fd = _body_file(raw.body)
+        # The body reaches the worker as a memory file it opens as /proc/<monitor>/fd/<fd>: one
+        # copy in and one out, where the pool's pipe would pickle it and move it 64 KiB at a time.
+        # Files are reused (their pages with them) and vanish with the monitor however it ends.
+        fd = self._files.pop() if self._files else os.memfd_create("ctwatch-entries", os.MFD_CLOEXEC)
         try:
-            path = f"/proc/{os.getpid()}/fd/{fd}"
-            bare = replace(raw, body=None)
-            return await loop.run_in_executor(self._pool, _scan_in_worker, bare, path)
-        finally:
+            view, at = memoryview(raw.body), 0
+            while at < len(view):
+                at += os.pwrite(fd, view[at:], at)
+            body_file = (f"/proc/{os.getpid()}/fd/{fd}", len(view))
+            res = await loop.run_in_executor(self._pool, _scan_in_worker, replace(raw, body=None), body_file)
+        except BaseException:
             os.close(fd)
+            raise
+        if len(self._files) < MAX_FREE_FILES:
+            self._files.append(fd)
+        else:
+            os.close(fd)
+        return res
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        while self._files:
+            os.close(self._files.pop())
