@@ -25,7 +25,6 @@ import json
 import pstats
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from hashlib import sha256
 from pathlib import Path
@@ -35,6 +34,7 @@ import orjson
 from ctwatch.cttypes import PRECERT_ENTRY, Reader, TimestampedEntry, merkle_tree_leaf
 from ctwatch.identities import leaf_scan
 from ctwatch.match.rules import Rules, build_rules
+from ctwatch.nameblocks import BlockBuilder
 from ctwatch.scan import leaf_tbs_sha256, scan_entries
 from ctwatch.sources.base import RawEntries, decode_entries
 from ctwatch.testlog import Plant, Store, generate_corpus
@@ -111,12 +111,11 @@ def stages(raws: list[RawEntries], rules: Rules, rounds: int) -> dict[str, float
 
     def index_rows() -> None:
         for start in range(0, len(leaves), BODY_ENTRIES):
-            rows = []
+            block = BlockBuilder()
             for i in range(start, min(start + BODY_ENTRIES, len(leaves))):
                 li, (et, names, tbs) = leaves[i], scanned[i]
-                ikh = li[12:44].hex() if et == 1 else None
-                rows.append([i, et, (tbs or leaf_tbs_sha256(li)).hex(), names, ikh])
-            zlib.compress(orjson.dumps(rows), 1)
+                block.add(i - start, et, names, tbs or leaf_tbs_sha256(li), li[12:44] if et == 1 else None)
+            block.finish()
 
     names_only = best_cpu(lambda: [leaf_scan(li, False) for li in leaves], rounds)
     with_hash = best_cpu(lambda: [leaf_scan(li, True) for li in leaves], rounds)
@@ -127,7 +126,7 @@ def stages(raws: list[RawEntries], rules: Rules, rounds: int) -> dict[str, float
         "TBS hash (leaf_scan's extra)": with_hash - names_only,
         "  general path (leaf_tbs_sha256)": best_cpu(lambda: [leaf_tbs_sha256(li) for li in leaves], rounds),
         "watchlist match": best_cpu(lambda: [match(s[1]) for s in scanned], rounds),
-        "index rows (build, orjson, zlib)": best_cpu(index_rows, rounds),
+        "names index block (nameblocks)": best_cpu(index_rows, rounds),
     }
 
 

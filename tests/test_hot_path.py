@@ -15,7 +15,6 @@ import base64
 import hashlib
 import json
 import random
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from ctwatch.identities import (
 )
 from ctwatch.match.rules import build_rules
 from ctwatch.match.watchlist import Watchlist
+from ctwatch.nameblocks import read_block
 from ctwatch.scan import leaf_tbs_sha256, scan_entries
 from ctwatch.sources.base import RawEntries
 from ctwatch.testlog import Store
@@ -352,13 +352,13 @@ def test_scan_entries_rows_and_hits(corpus: list[bytes], watchlist: Path) -> Non
     assert res.hashes == b"".join(hashlib.sha256(b"\x00" + li).digest() for li in leaves)
     assert [m[0] for m in res.malformed] == [len(leaves) - 1]
     assert res.names is not None
-    rows = orjson.loads(zlib.decompress(res.names))
+    rows = list(read_block(*res.names))
     assert len(rows) == len(leaves) - 1  # every readable entry here has names
-    for offset, etype, tbs_hex, names, ikh in rows:
+    for offset, etype, tbs, names, ikh in rows:
         leaf = leaves[offset]
         assert (etype, names) == reference(leaf)[:2]
-        assert tbs_hex == leaf_tbs_sha256(leaf).hex()
-        assert ikh == (leaf[12:44].hex() if etype == PRECERT_ENTRY else None)
+        assert tbs == leaf_tbs_sha256(leaf)
+        assert ikh == (leaf[12:44] if etype == PRECERT_ENTRY else None)
     watched = [leaf_scan(leaf, False)[1] for leaf in leaves[:-1]]
     expected = [i for i, names in enumerate(watched) if rules.watchlist and rules.watchlist.match(names)]
     assert expected and [h.offset for h in res.hits] == expected

@@ -23,6 +23,11 @@ def leaf_hash(leaf_input: bytes) -> bytes:
     return sha256(b"\x00" + leaf_input).digest()
 
 
+def leaf_hashes(leaf_inputs: list[bytes]) -> bytes:
+    """The leaf hashes of a batch, concatenated (32 bytes each): one compiled loop for all."""
+    return b"".join([sha256(b"\x00" + leaf).digest() for leaf in leaf_inputs])
+
+
 def node_hash(left: bytes, right: bytes) -> bytes:
     """SHA-256(0x01 ‖ left ‖ right)."""
     return sha256(b"\x01" + left + right).digest()

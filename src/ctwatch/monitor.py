@@ -84,7 +84,7 @@ class LogFollower:
         self.log_id = self.info.log_id_b64
         self._st: LogState | None = None
         self._unflushed: list[tuple[int, bytes, dict[str, Any]]] = []
-        self._unflushed_names: list[tuple[int, int, bytes]] = []
+        self._unflushed_names: list[tuple[int, int, tuple[bytes, bytes]]] = []
         self._failing_since: float | None = None
         self._to_index: list[dict[str, Any]] = []
 

@@ -15,21 +15,21 @@ import multiprocessing
 import os
 import signal
 import sys
-import zlib
 from dataclasses import dataclass, field, replace
 from hashlib import sha256
-
-import orjson
 
 from .entries import tbs_without_sct
 from .errors import DecodeError
 from .identities import leaf_scan
 from .match.rules import Rules
+from .merkle import leaf_hashes
+from .nameblocks import BlockBuilder
 from .sources.base import RawEntries, decode_entries
 
 WATCH, LOOKALIKE, INDEX = "watch", "lookalike", "index"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 BODY_FILE_MIN = 1 << 16  # smaller bodies go through the pool's pipe
+IOV_MAX = 1024  # pieces one pwritev takes (Linux)
 MAX_FREE_FILES = 16  # memory files kept for reuse (each as large as the largest body it held)
 
 
@@ -53,7 +53,7 @@ class ScanResult:
     hashes: bytes  # 32 bytes per entry, in order
     hits: list[Hit] = field(default_factory=list)
     malformed: list[tuple[int, str, bytes]] = field(default_factory=list)  # (offset, error, leaf_input)
-    names: bytes | None = None  # zlib(JSON [[offset, entry_type, tbs hex, [names], issuer key hash], ...])
+    names: tuple[bytes, bytes] | None = None  # the batch's names index block (ctwatch.nameblocks)
 
     @property
     def count(self) -> int:
@@ -78,18 +78,17 @@ def scan_entries(
     """
     batch = decode_entries(raw)
     leaves, extras = batch.leaf_inputs, batch.extras
-    hashes = b"".join([sha256(b"\x00" + li).digest() for li in leaves])
+    hashes = leaf_hashes(leaves)
     res = ScanResult(batch.start, hashes)
     watch = rules.watchlist.match if rules is not None and rules.watchlist is not None else None
     detector = rules.detector if rules is not None else None
-    rows: list[list[object]] = []
+    block = BlockBuilder()
     for i, li in enumerate(leaves):
         try:
             etype, names, tbs_hash = leaf_scan(li, index_names)
             if index_names and names:
                 # precerts carry their issuer's key hash in the leaf: keep it for backfill policy
-                ikh = li[12:44].hex() if etype == 1 else None
-                rows.append([i, etype, (tbs_hash or leaf_tbs_sha256(li)).hex(), names, ikh])
+                block.add(i, etype, names, tbs_hash or leaf_tbs_sha256(li), li[12:44] if etype == 1 else None)
         except DecodeError as e:
             res.malformed.append((i, str(e), li))
             continue
@@ -128,8 +127,7 @@ def scan_entries(
                 res.hits.append(Hit(i, INDEX, li, extras[i]))
         elif index_all:
             res.hits.append(Hit(i, INDEX, li, extras[i]))
-    if rows:
-        res.names = zlib.compress(orjson.dumps(rows), 1)
+    res.names = block.finish()
     return res
 
 
@@ -202,17 +200,20 @@ class Scanner:
         if self._pool is None:
             return scan_entries(raw, self.rules, self.index_names, self.index_all)
         loop = asyncio.get_running_loop()
-        if raw.body is None or len(raw.body) < BODY_FILE_MIN:
+        parts = [raw.body] if isinstance(raw.body, bytes) else raw.body
+        if parts is not None and len(parts) > IOV_MAX:
+            parts = [b"".join(parts)]
+        size = sum(map(len, parts or ()))
+        if parts is None or size < BODY_FILE_MIN:
             return await loop.run_in_executor(self._pool, _scan_in_worker, raw, None)
         # The body reaches the worker as a memory file it opens as /proc/<monitor>/fd/<fd>: one
         # copy in and one out, where the pool's pipe would pickle it and move it 64 KiB at a time.
         # Files are reused (their pages with them) and vanish with the monitor however it ends.
         fd = self._files.pop() if self._files else os.memfd_create("ctwatch-entries", os.MFD_CLOEXEC)
         try:
-            view, at = memoryview(raw.body), 0
-            while at < len(view):
-                at += os.pwrite(fd, view[at:], at)
-            body_file = (f"/proc/{os.getpid()}/fd/{fd}", len(view))
+            if os.pwritev(fd, parts, 0) != size:  # a memory file takes all at once, or says why
+                raise OSError(f"short write to a memory file of {size} bytes")
+            body_file = (f"/proc/{os.getpid()}/fd/{fd}", size)
             res = await loop.run_in_executor(self._pool, _scan_in_worker, replace(raw, body=None), body_file)
         except BaseException:
             os.close(fd)

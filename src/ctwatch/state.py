@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ import orjson
 
 from .cttypes import STH
 from .merkle import CompactRange
+from .nameblocks import read_block
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
     log_id TEXT PRIMARY KEY,          -- base64, as in log lists
@@ -63,7 +64,8 @@ CREATE TABLE IF NOT EXISTS name_blocks (  -- names of processed entries, for bac
     start INTEGER NOT NULL,           -- entries [start, start + count) of the log
     count INTEGER NOT NULL,
     added_at REAL NOT NULL,
-    data BLOB NOT NULL                -- zlib(JSON [[offset, entry_type, tbs hex, [names], issuer hash], ...])
+    names BLOB NOT NULL,              -- ctwatch.nameblocks: zlib(JSON [[offset, entry_type, [names]], ...])
+    hashes BLOB NOT NULL              --   and the rows' TBS hashes (and precerts' issuer key hashes)
 );
 CREATE INDEX IF NOT EXISTS name_blocks_added ON name_blocks (added_at);
 CREATE TABLE IF NOT EXISTS watch_items (  -- watch items already backfilled
@@ -128,7 +130,12 @@ class StateDB:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA busy_timeout=10000")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            # Before version 2 a names block was one zlib(JSON) blob. The names index is a cache
+            # of the last days' names, for backfill: an old one is dropped, not converted.
+            self.db.execute("DROP TABLE IF EXISTS name_blocks")
         self.db.executescript(SCHEMA)
+        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
@@ -247,21 +254,21 @@ class StateDB:
 
     # --- the names index (backfill) -----------------------------------------------------------
 
-    def add_name_blocks(self, log_id: str, blocks: list[tuple[int, int, bytes]]) -> None:
-        """Keep the compressed names of processed batches: (start, count, data)."""
+    def add_name_blocks(self, log_id: str, blocks: list[tuple[int, int, tuple[bytes, bytes]]]) -> None:
+        """Keep the names index blocks of processed batches: (start, count, (names, hashes))."""
         now = time.time()
         self.db.executemany(
-            "INSERT INTO name_blocks VALUES (?,?,?,?,?)",
-            [(log_id, start, count, now, data) for start, count, data in blocks],
+            "INSERT INTO name_blocks VALUES (?,?,?,?,?,?)",
+            [(log_id, start, count, now, names, hashes) for start, count, (names, hashes) in blocks],
         )
 
     def name_rows(self) -> Iterator[tuple[str, int, int, str, list[str], str | None]]:
         """Every indexed entry: (log_id, index, entry_type, tbs hex, names, issuer SPKI hash or None)."""
-        for log_id, start, data in self.db.execute(
-            "SELECT log_id, start, data FROM name_blocks ORDER BY rowid"
+        for log_id, start, names, hashes in self.db.execute(
+            "SELECT log_id, start, names, hashes FROM name_blocks ORDER BY rowid"
         ):
-            for off, etype, tbs, names, issuer in orjson.loads(zlib.decompress(data)):
-                yield log_id, start + off, etype, tbs, names, issuer
+            for off, etype, tbs, row_names, issuer in read_block(names, hashes):
+                yield log_id, start + off, etype, tbs.hex(), row_names, issuer.hex() if issuer else None
 
     def prune_names(self, older_than: float) -> int:
         """Drop blocks added before ``older_than`` (retention)."""

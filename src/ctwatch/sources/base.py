@@ -45,7 +45,7 @@ class RawEntries:
 
     start: int
     count: int  # entries in ``batch``; for a ``body``, the most it may hold (checked when decoded)
-    body: bytes | None = None
+    body: bytes | list[bytes] | None = None  # whole, or in the pieces it arrived in
     batch: EntryBatch | None = None
 
 
@@ -122,4 +122,5 @@ def decode_entries(raw: RawEntries) -> EntryBatch:
     from .rfc6962 import decode_get_entries
 
     assert raw.body is not None
-    return decode_get_entries(raw.body, raw.start, raw.count)
+    body = raw.body if isinstance(raw.body, bytes) else b"".join(raw.body)
+    return decode_get_entries(body, raw.start, raw.count)

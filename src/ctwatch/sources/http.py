@@ -94,6 +94,11 @@ class HttpClient:
 
     async def get(self, url: str, *, allow_404: bool = False) -> bytes | None:
         """The body of ``url``; None for a 404 when ``allow_404``; FetchError after retries."""
+        parts = await self.get_parts(url, allow_404=allow_404)
+        return None if parts is None else b"".join(parts)
+
+    async def get_parts(self, url: str, *, allow_404: bool = False) -> list[bytes] | None:
+        """:meth:`get`, with the body in the pieces it arrived in (joining them is a copy)."""
         lim = self.limits
         delay = 0.5
         last_error = "no attempt"
@@ -131,20 +136,18 @@ class HttpClient:
             delay = min(lim.max_backoff, delay * 2)
         raise FetchError(f"GET {url}: giving up after {lim.max_retries + 1} attempts ({last_error})")
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+    async def _read_capped(self, resp: aiohttp.ClientResponse, url: str) -> list[bytes]:
         cap = self.limits.max_body
         if resp.content_length is not None and resp.content_length > cap:
             raise FetchError(f"GET {url}: body of {resp.content_length} bytes exceeds the cap of {cap}")
-        if resp.content_length is not None and resp.headers.get("Content-Encoding", "identity") == "identity":
-            return await resp.read()  # exactly content_length bytes: no need to count them
         chunks = []
         total = 0
-        async for chunk in resp.content.iter_chunked(1 << 16):
+        async for chunk in resp.content.iter_any():
             total += len(chunk)
             if total > cap:
                 raise FetchError(f"GET {url}: body exceeds the cap of {cap} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+        return chunks
 
 
 def new_session() -> aiohttp.ClientSession:

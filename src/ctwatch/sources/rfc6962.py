@@ -13,7 +13,7 @@ from ..cttypes import STH, parse_extra_data
 from ..errors import DecodeError, FetchError, LogMisbehaviour, VerificationError
 from ..merkle import CompactRange, leaf_hash
 from ..verify import verify_sth
-from .base import EntryBatch, LogSource, RawEntries
+from .base import EntryBatch, LogSource, RawEntries, decode_entries
 
 # A truncated or garbled JSON body is retried this many times before the log counts as unreachable.
 BAD_BODY_RETRIES = 5
@@ -77,15 +77,15 @@ class Rfc6962Source(LogSource):
         """
         if not 0 <= start < end <= tree_size:
             raise ValueError(f"bad entry range [{start}, {end}) for tree size {tree_size}")
-        body = await self.http.get(f"{self.info.url}ct/v1/get-entries?start={start}&end={end - 1}")
-        assert body is not None
-        return RawEntries(start, end - start, body=body)
+        parts = await self.http.get_parts(f"{self.info.url}ct/v1/get-entries?start={start}&end={end - 1}")
+        assert parts is not None
+        return RawEntries(start, end - start, body=parts)
 
     async def get_entries(self, start: int, end: int, tree_size: int) -> EntryBatch:
         for _ in range(BAD_BODY_RETRIES):
             raw = await self.fetch_entries(start, end, tree_size)
             try:
-                return decode_get_entries(raw.body or b"", start, raw.count)
+                return decode_entries(raw)
             except DecodeError:
                 continue  # a torn body: ask again
         raise FetchError(f"{self.info.url}: get-entries [{start}, {end}) returned no usable entries")
