@@ -11,6 +11,7 @@ the general frontier walk.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -21,6 +22,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from ctwatch import scan as scan_module
 from ctwatch.cttypes import (
     PRECERT_ENTRY,
     X509_ENTRY,
@@ -44,7 +46,7 @@ from ctwatch.identities import (
 from ctwatch.match.rules import build_rules
 from ctwatch.match.watchlist import Watchlist
 from ctwatch.nameblocks import read_block
-from ctwatch.scan import leaf_tbs_sha256, scan_entries
+from ctwatch.scan import Scanner, ScanResult, leaf_tbs_sha256, scan_entries
 from ctwatch.sources.base import RawEntries
 from ctwatch.testlog import Store
 
@@ -384,3 +386,42 @@ def test_watchlist_match_is_the_general_walk() -> None:
             identities = rng.sample(IDENTITIES, rng.randrange(0, 5))
             hits = [h for h in map(wl._match_wildcard, identities) if h is not None]
             assert wl.match(identities) == (wl.items[min(hits)] if hits else None), (wl.items, identities)
+
+
+# --- the Scanner's worker transport ---------------------------------------------------------------------
+
+
+def test_scanner_workers_read_bodies_from_memory_files(
+    corpus: list[bytes], watchlist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large body reaches a worker through a reused memory file, in the pieces it arrived in, and
+    gives what the inline scan gives; small bodies and systems without memfd use the pipe."""
+    rules = build_rules(None, watchlist)
+    body = orjson.dumps({"entries": [{"leaf_input": base64.b64encode(li).decode(), "extra_data": "AAAA"}
+                                     for li in corpus[:300]]})
+    assert len(body) > scan_module.BODY_FILE_MIN
+    pieces = [body[i : i + 5000] for i in range(0, len(body), 5000)]
+    expected = scan_entries(RawEntries(0, 300, body=body), rules, True)
+
+    def same(res: ScanResult) -> None:
+        assert (res.start, res.hashes, res.names) == (0, expected.hashes, expected.names)
+        assert [(h.offset, h.kind, h.leaf_input, h.extra, h.watch_item) for h in res.hits] == [
+            (h.offset, h.kind, h.leaf_input, h.extra, h.watch_item) for h in expected.hits
+        ]
+
+    async def scan_all(scanner: Scanner) -> None:
+        for raw in (RawEntries(0, 300, body=body), RawEntries(0, 300, body=pieces),
+                    RawEntries(0, 300, body=[body[:100], body[100:]])):
+            same(await scanner.scan(raw))
+
+    scanner = Scanner(rules, True, workers=1)
+    try:
+        asyncio.run(scan_all(scanner))
+        assert len(scanner._files) == 1  # one file, refilled for each body
+        with pytest.raises(DecodeError):  # a body holding more entries than asked for
+            asyncio.run(scanner.scan(RawEntries(0, 299, body=pieces)))
+        monkeypatch.setattr(scan_module, "MEMORY_FILES", False)
+        asyncio.run(scan_all(scanner))
+    finally:
+        scanner.close()
+    assert scanner._files == []

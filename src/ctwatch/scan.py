@@ -29,6 +29,7 @@ from .sources.base import RawEntries, decode_entries
 WATCH, LOOKALIKE, INDEX = "watch", "lookalike", "index"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 BODY_FILE_MIN = 1 << 16  # smaller bodies go through the pool's pipe
+MEMORY_FILES = hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")  # Linux
 IOV_MAX = 1024  # pieces one pwritev takes (Linux)
 MAX_FREE_FILES = 16  # memory files kept for reuse (each as large as the largest body it held)
 
@@ -204,7 +205,7 @@ class Scanner:
         if parts is not None and len(parts) > IOV_MAX:
             parts = [b"".join(parts)]
         size = sum(map(len, parts or ()))
-        if parts is None or size < BODY_FILE_MIN:
+        if parts is None or size < BODY_FILE_MIN or not MEMORY_FILES:
             return await loop.run_in_executor(self._pool, _scan_in_worker, raw, None)
         # The body reaches the worker as a memory file it opens as /proc/<monitor>/fd/<fd>: one
         # copy in and one out, where the pool's pipe would pickle it and move it 64 KiB at a time.
