@@ -74,7 +74,9 @@ def test_pure_source_gives_the_same_answers(small_corpus: Path, tmp_path: Path) 
     assert sum(1 for x in expected if isinstance(x, list) and x[0] == "error") > 10  # mutations bite
 
 
-def test_a_source_newer_than_its_build_runs_as_source(tmp_path: Path) -> None:
+def test_an_edited_source_runs_as_source(tmp_path: Path) -> None:
+    """A build runs only with the sources it was made from, whatever the files' times say (an
+    installer may write a module's source after its build)."""
     package = Path(ctwatch.__file__).parent
     if not compiled(importlib.import_module("ctwatch.identities")):
         pytest.skip("no build to go stale")
@@ -82,18 +84,26 @@ def test_a_source_newer_than_its_build_runs_as_source(tmp_path: Path) -> None:
     for shared in package.parent.glob("*__mypyc*"):  # mypyc's runtime, beside the package
         shutil.copy(shared, tmp_path)
     source = tmp_path / "ctwatch" / "identities.py"
-    later = max(p.stat().st_mtime for p in source.parent.glob("identities.*")) + 60
-    os.utime(source, (later, later))
     probe = (
         "import ctwatch.match.watchlist, ctwatch.identities as i, ctwatch.merkle as m\n"
         "print(i.__file__, m.__file__)"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     env.pop("CTWATCH_PURE", None)
-    run = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
-    )
-    identities, merkle = run.stdout.split()
+
+    def run() -> tuple[list[str], str]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
+        )
+        return done.stdout.split(), done.stderr
+
+    later = max(p.stat().st_mtime for p in source.parent.glob("identities.*")) + 60
+    os.utime(source, (later, later))
+    (identities, merkle), stderr = run()
+    assert not identities.endswith(".py") and not merkle.endswith(".py") and stderr == ""
+
+    source.write_text(source.read_text() + "\n# edited\n")
+    (identities, merkle), stderr = run()
     assert identities == str(source)
     assert merkle == str(tmp_path / "ctwatch" / "merkle.py")  # all or none: they import one another
-    assert "identities.py newer than the compiled build" in run.stderr
+    assert "identities.py: not the source of the compiled build" in stderr

@@ -1,15 +1,18 @@
 """Which modules run compiled (mypyc, see setup.py), and the guard that keeps a build honest.
 
 A compiled module is imported before its ``.py`` beside it. In a development checkout that makes
-an edited source silently lose to its older build, so when a source is newer than its build, or
-under ``CTWATCH_PURE=1``, these modules are imported from their sources instead.
+an edited source silently lose to its older build, so when a source is not the one its build was
+made from (setup.py records their SHA-256), or under ``CTWATCH_PURE=1``, these modules are
+imported from their sources instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import json
 import os
 import sys
 import warnings
@@ -19,6 +22,15 @@ from types import ModuleType
 
 MODULES = ("identities", "merkle", "match.watchlist")  # keep in step with setup.py
 HERE = Path(__file__).resolve().parent
+RECORD = HERE / "data" / "compiled-sources.json"  # written by setup.py
+
+
+def _source(module: str) -> Path:
+    return HERE.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def _digest(module: str) -> str:
+    return hashlib.sha256(_source(module).read_bytes()).hexdigest()
 
 
 def _build_of(source: Path) -> Path | None:
@@ -46,21 +58,25 @@ def compiled(module: ModuleType) -> bool:
 
 
 def install_guard() -> None:
-    """Import every module from source when one build is stale, or under ``CTWATCH_PURE=1``.
+    """Import every module from source when a build is stale, or under ``CTWATCH_PURE=1``.
 
     All or none: compiled modules import one another natively, past any import hook.
     """
-    sources = {f"{__package__}.{m}": HERE.joinpath(*m.split(".")).with_suffix(".py") for m in MODULES}
-    stale = []
-    for source in sources.values():
-        built = _build_of(source)
-        if built is not None and built.stat().st_mtime < source.stat().st_mtime:
-            stale.append(str(source))
-    if stale and not os.environ.get("CTWATCH_PURE"):
+    sources = {f"{__package__}.{m}": _source(m) for m in MODULES}
+    built = [m for m in MODULES if _build_of(_source(m)) is not None]
+    if not built:
+        return
+    if not os.environ.get("CTWATCH_PURE"):
+        try:
+            record = json.loads(RECORD.read_text())
+        except (OSError, ValueError):
+            record = {}
+        stale = [str(_source(m)) for m in built if record.get(m) != _digest(m)]
+        if not stale:
+            return
         warnings.warn(
-            f"{', '.join(stale)} newer than the compiled build; running the source of "
+            f"{', '.join(stale)}: not the source of the compiled build; running the source of "
             f"{', '.join(MODULES)} (pip install -e . rebuilds it)",
             stacklevel=2,
         )
-    if stale or os.environ.get("CTWATCH_PURE"):
-        sys.meta_path.insert(0, _SourceFirst(sources))
+    sys.meta_path.insert(0, _SourceFirst(sources))
