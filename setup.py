@@ -22,13 +22,10 @@ def ext_modules() -> list:
         return []
     from mypyc.build import mypycify
 
-    paths = [f"src/ctwatch/{m}.py" for m in MODULES]
-    record = {
-        m.replace("/", "."): hashlib.sha256(Path(f"src/ctwatch/{m}.py").read_bytes()).hexdigest()
-        for m in MODULES
-    }
+    sources = {m.replace("/", "."): Path(f"src/ctwatch/{m}.py") for m in MODULES}
+    record = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in sources.items()}
     RECORD.write_text(json.dumps(record, indent=1) + "\n")
-    extensions = mypycify(["--ignore-missing-imports", *paths], opt_level="3")
+    extensions = mypycify(["--ignore-missing-imports", *map(str, sources.values())], opt_level="3")
     for ext in extensions:
         ext.optional = True  # no compiler: install the pure modules rather than fail
     return extensions

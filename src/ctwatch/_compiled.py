@@ -33,12 +33,9 @@ def _digest(module: str) -> str:
     return hashlib.sha256(_source(module).read_bytes()).hexdigest()
 
 
-def _build_of(source: Path) -> Path | None:
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        built = source.with_name(source.stem + suffix)
-        if built.exists():
-            return built
-    return None
+def _built(module: str) -> bool:
+    source = _source(module)
+    return any(source.with_name(source.stem + s).exists() for s in importlib.machinery.EXTENSION_SUFFIXES)
 
 
 class _SourceFirst(importlib.abc.MetaPathFinder):
@@ -62,8 +59,7 @@ def install_guard() -> None:
 
     All or none: compiled modules import one another natively, past any import hook.
     """
-    sources = {f"{__package__}.{m}": _source(m) for m in MODULES}
-    built = [m for m in MODULES if _build_of(_source(m)) is not None]
+    built = [m for m in MODULES if _built(m)]
     if not built:
         return
     if not os.environ.get("CTWATCH_PURE"):
@@ -79,4 +75,4 @@ def install_guard() -> None:
             f"{', '.join(MODULES)} (pip install -e . rebuilds it)",
             stacklevel=2,
         )
-    sys.meta_path.insert(0, _SourceFirst(sources))
+    sys.meta_path.insert(0, _SourceFirst({f"{__package__}.{m}": _source(m) for m in MODULES}))

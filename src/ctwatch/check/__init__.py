@@ -29,7 +29,16 @@ from ..match.rules import read_watchlist
 from ..match.watchlist import Watchlist
 from ..runner import default_data_dir, fetch_log_list
 from ..sources.http import HttpLimits, new_session
-from .chain import ChainResult, default_name, find_issuer, load_der, load_pem, trust_roots, validate_chain
+from .chain import (
+    ChainResult,
+    default_name,
+    find_issuer,
+    load_der,
+    load_pem,
+    read_small_file,
+    trust_roots,
+    validate_chain,
+)
 from .index import IndexResult, lookup
 from .scts import InclusionChecker, SctCheck, check_signature, collect_scts
 from .tls import Presented, fetch_presented, sni_name
@@ -144,12 +153,7 @@ def _port(text: str, target: str) -> int:
 
 def read_cert_file(path: Path) -> list[bytes]:
     """The certificates of a PEM file (leaf first, then its chain) or of a single DER certificate."""
-    try:
-        if path.stat().st_size > MAX_CERT_FILE:
-            raise ConfigError(f"{path}: larger than {MAX_CERT_FILE} bytes")
-        data = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from None
+    data = read_small_file(path, MAX_CERT_FILE)
     try:
         if b"-----BEGIN" in data:
             return [c.public_bytes(Encoding.DER) for c in load_pem(data)]

@@ -50,15 +50,20 @@ def load_pem(data: bytes) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(data)
 
 
+def read_small_file(path: Path, cap: int, what: str = "") -> bytes:
+    """The bytes of a user's file of at most ``cap`` bytes; ConfigError otherwise (``what`` names it)."""
+    try:
+        if path.stat().st_size > cap:
+            raise ConfigError(f"{path}: larger than {cap} bytes")
+        return path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read {what}{path}: {e.strerror or e}") from None
+
+
 def trust_roots(ca_file: Path | None) -> list[x509.Certificate]:
     """The trust anchors: every certificate of the PEM file ``ca_file``, else the system store."""
     if ca_file is not None:
-        try:
-            if ca_file.stat().st_size > MAX_CA_FILE:
-                raise ConfigError(f"{ca_file}: larger than {MAX_CA_FILE} bytes")
-            data = ca_file.read_bytes()
-        except OSError as e:
-            raise ConfigError(f"cannot read CA file {ca_file}: {e.strerror or e}") from None
+        data = read_small_file(ca_file, MAX_CA_FILE, "CA file ")
         try:
             return load_pem(data)
         except ValueError as e:
